@@ -1,0 +1,3 @@
+"""Open Images Explorer: the library every function shares."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,44 @@
+"""The one place that picks an adapter for each port, from settings."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from . import settings as settings_mod
+from .explore import Explorer
+from .settings import Settings
+from .warehouse import Warehouse
+
+
+def make_warehouse(s: Settings) -> Warehouse:
+    if s.warehouse == "duckdb":
+        from .warehouse.duckdb_adapter import DuckDBWarehouse
+
+        return DuckDBWarehouse(s.duckdb_file, memory_limit=s.duckdb_memory_limit)
+    if s.warehouse == "bigquery":
+        from .warehouse.bigquery_adapter import BigQueryWarehouse
+
+        return BigQueryWarehouse(s.bq_project, s.bq_dataset, endpoint=s.bq_endpoint)
+    raise ValueError(f"OIE_WAREHOUSE={s.warehouse!r}: expected 'duckdb' or 'bigquery'")
+
+
+@cache
+def warehouse() -> Warehouse:
+    """The process's warehouse client, made on first use and shared by every function."""
+    return make_warehouse(settings_mod.get())
+
+
+@cache
+def explorer() -> Explorer:
+    return Explorer(warehouse(), catalog_ttl=settings_mod.get().catalog_ttl_s)
+
+
+def reset() -> None:
+    """Close and forget the clients (tests, and after an import in the same process)."""
+    if warehouse.cache_info().currsize:
+        close = getattr(warehouse(), "close", None)
+        if close:
+            close()
+    for made in (explorer, warehouse):
+        made.cache_clear()
+    settings_mod.get.cache_clear()

@@ -1,0 +1,147 @@
+"""The small, slowly changing tables (classes, relation types), held in memory per process."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+from .warehouse import Warehouse
+
+CLASSES_SQL = "SELECT Label, Description, NumImages FROM class_counts"
+RELATIONS_SQL = "SELECT Relation, NumRelations, NumImages FROM relation_counts ORDER BY Relation"
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    label: str
+    description: str
+    num_images: int
+
+
+@dataclass(frozen=True)
+class RelationInfo:
+    relation: str
+    num_relations: int
+    num_images: int
+
+
+def like_to_regex(pattern: str) -> re.Pattern[str]:
+    """SQL LIKE, case-insensitive: `%` any run, `_` one character, backslash escapes."""
+    out, escaped = [], False
+    for ch in pattern:
+        if escaped:
+            out.append(re.escape(ch))
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(ch))
+    if escaped:
+        out.append(re.escape("\\"))
+    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
+
+
+def matches_everything(pattern: str) -> bool:
+    return pattern != "" and set(pattern) == {"%"}
+
+
+@dataclass(frozen=True)
+class Catalog:
+    classes: tuple[ClassInfo, ...]
+    relations: tuple[RelationInfo, ...]
+
+    @cached_property
+    def by_label(self) -> dict[str, ClassInfo]:
+        return {c.label: c for c in self.classes}
+
+    @cached_property
+    def by_description(self) -> dict[str, ClassInfo]:
+        """Lower-cased name to class; where two classes share a name, the one with most images."""
+        out: dict[str, ClassInfo] = {}
+        for c in sorted(self.classes, key=lambda c: (c.num_images, c.label)):
+            out[c.description.lower()] = c
+        return out
+
+    @cached_property
+    def with_images(self) -> tuple[ClassInfo, ...]:
+        """Classes that have images, by name: what /classes lists."""
+        return tuple(
+            sorted(
+                (c for c in self.classes if c.num_images > 0),
+                key=lambda c: (c.description.lower(), c.label),
+            )
+        )
+
+    def find(self, description: str) -> ClassInfo | None:
+        return self.by_description.get(description.strip().lower())
+
+    def describe(self, label: str) -> str:
+        found = self.by_label.get(label)
+        return found.description if found else label
+
+    def suggest(self, text: str, n: int = 5) -> list[ClassInfo]:
+        """Classes whose name contains `text`, most images first: for "did you mean"."""
+        needle = text.strip().lower()
+        if not needle:
+            return []
+        hits = [c for c in self.classes if needle in c.description.lower() and c.num_images]
+        return sorted(hits, key=lambda c: (-c.num_images, c.description))[:n]
+
+    def labels_like(self, pattern: str) -> list[str]:
+        regex = like_to_regex(pattern)
+        return sorted(c.label for c in self.classes if regex.fullmatch(c.description))
+
+    def relations_like(self, pattern: str) -> list[str]:
+        regex = like_to_regex(pattern)
+        return [r.relation for r in self.relations if regex.fullmatch(r.relation)]
+
+
+def load_catalog(warehouse: Warehouse) -> Catalog:
+    classes = tuple(
+        ClassInfo(r["Label"], r["Description"], int(r["NumImages"]))
+        for r in warehouse.query(CLASSES_SQL)
+    )
+    relations = tuple(
+        RelationInfo(r["Relation"], int(r["NumRelations"]), int(r["NumImages"]))
+        for r in warehouse.query(RELATIONS_SQL)
+    )
+    return Catalog(classes, relations)
+
+
+class CachedCatalog:
+    """Loads the catalog on first use and again after `ttl` seconds; thread-safe."""
+
+    def __init__(
+        self,
+        loader: Callable[[], Catalog],
+        ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._loader, self._ttl, self._clock = loader, ttl, clock
+        self._lock = threading.Lock()
+        self._value: Catalog | None = None
+        self._loaded_at = 0.0
+
+    def get(self) -> Catalog:
+        with self._lock:
+            now = self._clock()
+            if self._value is None or now - self._loaded_at > self._ttl:
+                self._value = self._loader()
+                self._loaded_at = now
+            return self._value
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._value = None
+
+
+def sum_images(classes: Iterable[ClassInfo]) -> int:
+    return sum(c.num_images for c in classes)

@@ -1,0 +1,40 @@
+"""The Warehouse port: run BigQuery-dialect SQL with named parameters, load and derive tables.
+
+Adapters: `duckdb_adapter.DuckDBWarehouse` (local) and `bigquery_adapter.BigQueryWarehouse`.
+`oie.adapters.warehouse()` picks one from settings; nothing else imports an adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+Param = str | int | float | bool | Sequence[str] | Sequence[int]
+Row = dict[str, Any]
+# (column name, BigQuery type), e.g. ("ImageId", "STRING")
+Schema = Sequence[tuple[str, str]]
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse could not answer (missing table, unreachable service, ...)."""
+
+
+class Warehouse(Protocol):
+    name: str
+
+    def query(self, sql: str, params: Mapping[str, Param] | None = None) -> list[Row]:
+        """Run one BigQuery-dialect statement; `@name` placeholders take `params`."""
+        ...
+
+    def load_csv(self, table: str, schema: Schema, path: Path) -> int:
+        """Replace `table` with a CSV that has a header row and the schema's columns."""
+        ...
+
+    def derive(self, table: str, select_sql: str, order_by: Sequence[str] = ()) -> None:
+        """Replace `table` with a query's rows, stored sorted (DuckDB) or clustered (BigQuery)."""
+        ...
+
+    def row_count(self, table: str) -> int | None:
+        """Rows in `table`, or None when it does not exist."""
+        ...

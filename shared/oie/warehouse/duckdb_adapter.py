@@ -1,0 +1,98 @@
+"""Warehouse adapter for a local DuckDB file."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import duckdb
+
+from . import Param, Row, Schema, WarehouseError
+from .sql import duckdb_call, to_duckdb
+
+DUCKDB_TYPES = {"STRING": "VARCHAR", "INT64": "BIGINT", "FLOAT64": "DOUBLE", "BOOL": "BOOLEAN"}
+
+
+class DuckDBWarehouse:
+    """One DuckDB connection per process; each thread queries through its own cursor."""
+
+    name = "duckdb"
+
+    def __init__(self, path: Path | str, memory_limit: str = "1GB", read_only: bool = False):
+        self.path = Path(path)
+        self.memory_limit = memory_limit
+        self.read_only = read_only
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._con is None:
+                if not self.read_only:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self._con = duckdb.connect(
+                        str(self.path),
+                        read_only=self.read_only,
+                        config={"memory_limit": self.memory_limit},
+                    )
+                except duckdb.IOException as exc:
+                    raise WarehouseError(f"cannot open {self.path}: {exc}") from exc
+            return self._con
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._local.cursor = self._connection().cursor()
+        return cursor
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+        self._local = threading.local()
+
+    def query(self, sql: str, params: Mapping[str, Param] | None = None) -> list[Row]:
+        statement, values = duckdb_call(sql, params)
+        try:
+            cursor = self._cursor().execute(statement, values or None)
+        except duckdb.CatalogException as exc:
+            raise WarehouseError(f"{exc} (has the data been imported? run `oie import`)") from exc
+        if cursor.description is None:
+            return []
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def load_csv(self, table: str, schema: Schema, path: Path) -> int:
+        columns = {name: DUCKDB_TYPES[kind] for name, kind in schema}
+        con = self._cursor()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_csv($path, header = true,"
+                " columns = $columns, auto_detect = false, quote = '\"', escape = '\"')",
+                {"path": str(path), "columns": columns},
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        return self.row_count(table) or 0
+
+    def derive(self, table: str, select_sql: str, order_by: Sequence[str] = ()) -> None:
+        select = to_duckdb(select_sql)
+        order = f" ORDER BY {', '.join(order_by)}" if order_by else ""
+        self._cursor().execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ({select}){order}"
+        )
+
+    def row_count(self, table: str) -> int | None:
+        found = self._cursor().execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = $t", {"t": table}
+        )
+        if not found.fetchone()[0]:
+            return None
+        return self._cursor().execute(f"SELECT count(*) FROM {table}").fetchone()[0]

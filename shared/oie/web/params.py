@@ -1,0 +1,88 @@
+"""Reading and checking query parameters: every bad value becomes an InputError (a 400)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from ..explore import Cursor
+
+IMAGE_ID = re.compile(r"^[0-9a-fA-F]{16}$")
+MAX_TEXT = 200
+
+
+class InputError(ValueError):
+    """A request parameter the user must fix; `param` names it."""
+
+    def __init__(self, param: str, message: str):
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.message = message
+
+
+class Params:
+    def __init__(self, args: Mapping[str, str]):
+        self.args = args
+
+    def text(self, name: str, default: str | None = None, max_len: int = MAX_TEXT) -> str:
+        value = self.args.get(name)
+        if value is None or value.strip() == "":
+            if default is None:
+                raise InputError(name, f"{name} is required")
+            return default
+        value = value.strip()
+        if len(value) > max_len:
+            raise InputError(name, f"{name} is longer than {max_len} characters")
+        if any(ord(ch) < 32 for ch in value):
+            raise InputError(name, f"{name} contains control characters")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.args.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise InputError(
+                name, f"{name} must be a whole number from {low} to {high}, got {raw!r}"
+            )
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.args.get(name, "").strip().lower() or default
+        if value not in choices:
+            raise InputError(name, f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def image_id(self, name: str = "image_id") -> str:
+        value = self.text(name)
+        if not IMAGE_ID.match(value):
+            raise InputError(name, f"{name} must be 16 hexadecimal digits, got {value!r}")
+        return value.lower()
+
+    def names(self, name: str, max_items: int = 20) -> list[str]:
+        """A comma-separated list of class names, blanks and repeats dropped."""
+        raw = self.text(name, max_len=MAX_TEXT * max_items)
+        items: list[str] = []
+        for part in raw.split(","):
+            part = part.strip()
+            if part and part.lower() not in (i.lower() for i in items):
+                items.append(part)
+        if not items:
+            raise InputError(name, f"{name} needs at least one class name, e.g. Cat,Dog")
+        if len(items) > max_items:
+            raise InputError(name, f"{name} takes at most {max_items} class names")
+        return items
+
+    def cursor(self, name: str, tiered: bool = False) -> Cursor | None:
+        raw = self.args.get(name, "").strip()
+        if not raw:
+            return None
+        matched, _, image_id = raw.rpartition("-") if tiered else ("", "", raw)
+        ok = IMAGE_ID.match(image_id) and (not tiered or matched.isdigit())
+        if not ok:
+            raise InputError(name, f"{name} is not a page position this site made: {raw!r}")
+        return Cursor(image_id.lower(), int(matched) if tiered else 0)

@@ -1,0 +1,109 @@
+"""Turning a page's result into HTML or JSON, and any failure into a clear 4xx/5xx answer."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import flask
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from .. import settings
+from ..warehouse import WarehouseError
+from .params import InputError, Params
+
+log = logging.getLogger("oie.web")
+
+_env = Environment(
+    loader=PackageLoader("oie.web", "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def url(name: str, **params: Any) -> str:
+    """A link to another function: `/NAME?...`, under OIE_BASE_URL when set."""
+    query = urlencode({k: v for k, v in params.items() if v is not None and v != ""})
+    path = "/" if name == "index" else f"/{name}"
+    return settings.get().base_url + path + (f"?{query}" if query else "")
+
+
+def image_url(image_id: str) -> str:
+    return settings.get().image_url(image_id)
+
+
+_env.globals.update(url=url, image_url=image_url)
+
+
+@dataclass
+class View:
+    template: str
+    title: str
+    data: dict[str, Any]  # the JSON answer; the template sees it as `data`
+    context: dict[str, Any] = field(default_factory=dict)  # template-only extras
+    status: int = 200
+
+
+def wants_json(request: flask.Request) -> bool:
+    fmt = request.args.get("format", "").lower()
+    if fmt in ("json", "html"):
+        return fmt == "json"
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def error_view(status: int, message: str, param: str | None = None) -> View:
+    data: dict[str, Any] = {"ok": False, "status": status, "error": message}
+    if param:
+        data["param"] = param
+    return View("error.html", "Error" if status >= 500 else "Bad request", data, status=status)
+
+
+def render(request: flask.Request, view: View) -> flask.Response:
+    if wants_json(request):
+        body = json.dumps({"ok": view.status < 400, **view.data}, ensure_ascii=False)
+        response = flask.Response(body, view.status, mimetype="application/json")
+    else:
+        html = _env.get_template(view.template).render(
+            title=view.title, data=view.data, request=request, **view.context
+        )
+        response = flask.Response(html, view.status, mimetype="text/html")
+    response.headers["Vary"] = "Accept"
+    if view.status == 200:
+        response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+Handler = Callable[[flask.Request], flask.Response]
+
+
+def page(fn: Callable[[Params], View]) -> Handler:
+    """Wrap a page: parse the request, answer bad input with 400, never leak a traceback."""
+
+    @functools.wraps(fn)
+    def handler(request: flask.Request) -> flask.Response:
+        if request.method not in ("GET", "HEAD"):
+            view = error_view(405, f"{request.method} is not allowed here; use GET")
+        else:
+            try:
+                view = fn(Params(request.args))
+            except InputError as exc:
+                view = error_view(400, exc.message, exc.param)
+            except WarehouseError as exc:
+                log.error("warehouse error on %s: %s", request.full_path, exc)
+                view = error_view(503, f"The data is not available: {exc}")
+            except Exception:
+                log.exception("failed on %s", request.full_path)
+                view = error_view(500, "Something went wrong on our side; it has been logged.")
+        response = render(request, view)
+        if view.status == 405:
+            response.headers["Allow"] = "GET, HEAD"
+        return response
+
+    return handler
