@@ -1,0 +1,48 @@
+# Two commands do all the set-up: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8080
+# The course data and model, read in place (never copied into the repo).
+OIE_ASSETS ?= $(if $(wildcard ../shared/assets/openimages),../shared/assets,)
+export OIE_ASSETS
+
+.PHONY: install demo serve test test-deps lint format bench bench-full clean
+
+$(BIN)/oie: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/oie
+
+demo: install  ## import the demo data (once) and serve every function on $(PORT)
+	$(BIN)/oie demo --port $(PORT)
+
+serve: install
+	$(BIN)/oie serve --port $(PORT)
+
+test-deps: install  ## what the test tiers need: the bqemulator venv and Debian's chromium
+	bash tests/support/install-bqemulator.sh
+	bash tests/support/install-chromium.sh
+
+test: test-deps lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install  ## course and full scale; writes bench-data/ (several GB at full scale)
+	$(BIN)/python -m bench --scale course --scale full
+
+bench-course: install
+	$(BIN)/python -m bench --scale course
+
+clean:
+	rm -rf $(VENV) .venv-bqemu data bench-data build

@@ -1,0 +1,84 @@
+"""Shared fixtures: the assets folder, a DuckDB warehouse with the demo data, a client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from oie import adapters
+from oie.dataset.importer import import_files
+from oie.warehouse.duckdb_adapter import DuckDBWarehouse
+from werkzeug.test import Client
+
+ROOT = Path(__file__).resolve().parents[1]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def assets_dir() -> Path:
+    configured = os.environ.get("OIE_ASSETS")
+    path = Path(configured) if configured else ROOT.parent / "shared" / "assets"
+    return path.resolve()
+
+
+def need(tool_ok: bool, reason: str) -> None:
+    """Skip when a tool is missing on a user's machine; in CI a missing tool is a failure."""
+    if not tool_ok:
+        if IN_CI:
+            pytest.fail(f"{reason} (required when CI=true)")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    path = assets_dir()
+    need((path / "openimages" / "classes.csv").is_file(), f"no assets at {path} (set OIE_ASSETS)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def course_files(assets: Path) -> dict[str, Path]:
+    folder = assets / "openimages"
+    return {
+        "classes": folder / "classes.csv",
+        "image_labels": folder / "image-labels.csv",
+        "relations": folder / "relations.csv",
+    }
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory, course_files: dict[str, Path]) -> Path:
+    """A DuckDB file with the course CSVs imported by the project's importer."""
+    path = tmp_path_factory.mktemp("warehouse") / "demo.duckdb"
+    wh = DuckDBWarehouse(path)
+    import_files(wh, course_files)
+    wh.close()
+    return path
+
+
+@pytest.fixture
+def demo_env(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Settings pointing at a private copy of the demo warehouse."""
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(demo_db, copy)
+    monkeypatch.setenv("OIE_WAREHOUSE", "duckdb")
+    monkeypatch.setenv("OIE_DUCKDB_PATH", str(copy))
+    monkeypatch.setenv("OIE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("OIE_BASE_URL", raising=False)
+    adapters.reset()
+    yield copy
+    adapters.reset()
+
+
+@pytest.fixture(scope="session")
+def host_app():  # type: ignore[no-untyped-def]
+    from oie.local.host import create_host
+
+    return create_host()
+
+
+@pytest.fixture
+def client(demo_env: Path, host_app) -> Client:  # type: ignore[no-untyped-def]
+    return Client(host_app)
