@@ -42,9 +42,14 @@ class Oracle:
         )
 
     def images_of(self, description: str) -> list[str]:
-        return [r[0] for r in self.rows(
-            """SELECT DISTINCT l.ImageId FROM image_labels l JOIN classes c ON c.Label = l.Label
-               WHERE c.Description = ? ORDER BY l.ImageId""", description)]  # fmt: skip
+        return [
+            r[0]
+            for r in self.rows(
+                """SELECT DISTINCT l.ImageId FROM image_labels l JOIN classes c ON c.Label = l.Label
+               WHERE c.Description = ? ORDER BY l.ImageId""",
+                description,
+            )
+        ]
 
     def images_of_any(self, descriptions: list[str], mode: str = "any") -> list[tuple[str, int]]:
         marks = ", ".join("?" * len(descriptions))
@@ -64,16 +69,26 @@ class Oracle:
                WHERE c1.Description LIKE ? ESCAPE '\\' AND r.Relation LIKE ? ESCAPE '\\'
                  AND c2.Description LIKE ? ESCAPE '\\'
                ORDER BY r.ImageId, r.Label1, r.Relation, r.Label2""",
-            class1, relation, class2,
-        )  # fmt: skip
+            class1,
+            relation,
+            class2,
+        )
 
     def image_classes(self, image_id: str) -> list[str]:
-        return [r[0] for r in self.rows(
-            """SELECT DISTINCT c.Description FROM image_labels l JOIN classes c ON c.Label = l.Label
-               WHERE l.ImageId = ? ORDER BY lower(c.Description)""", image_id)]  # fmt: skip
+        return [
+            r[0]
+            for r in self.rows(
+                """SELECT DISTINCT c.Description FROM image_labels l
+               JOIN classes c ON c.Label = l.Label
+               WHERE l.ImageId = ? ORDER BY lower(c.Description)""",
+                image_id,
+            )
+        ]
 
     def image_relations(self, image_id: str) -> list[tuple[str, str, str]]:
         return self.rows(
             """SELECT DISTINCT c1.Description, r.Relation, c2.Description FROM relations r
                JOIN classes c1 ON c1.Label = r.Label1 JOIN classes c2 ON c2.Label = r.Label2
-               WHERE r.ImageId = ? ORDER BY r.Label1, r.Relation, r.Label2""", image_id)  # fmt: skip
+               WHERE r.ImageId = ? ORDER BY r.Label1, r.Relation, r.Label2""",
+            image_id,
+        )

@@ -24,8 +24,10 @@ def wh(tmp_path: Path) -> DuckDBWarehouse:
 def test_course_files_load_whole(wh: DuckDBWarehouse, course_files: dict[str, Path]) -> None:
     reports = import_files(wh, course_files)
     assert [(r.table, r.rows, r.bad) for r in reports] == [
-        ("classes", 601, 0), ("image_labels", 4386, 0), ("relations", 2768, 0)
-    ]  # fmt: skip
+        ("classes", 601, 0),
+        ("image_labels", 4386, 0),
+        ("relations", 2768, 0),
+    ]
     first = wh.query("SELECT * FROM classes WHERE Label = '/m/011k07'")
     assert first == [{"Label": "/m/011k07", "Description": "Tortoise"}]
     assert wh.query("SELECT count(*) AS n FROM classes WHERE Label = 'Label'") == [{"n": 0}]
@@ -40,22 +42,33 @@ def test_reimport_replaces(wh: DuckDBWarehouse, course_files: dict[str, Path]) -
 
 
 def test_official_formats(wh: DuckDBWarehouse, tmp_path: Path, assets: Path) -> None:
-    labels = write(tmp_path / "human.csv", "ImageID,Source,LabelName,Confidence\n"
-                   "000002b66c9c498e,verification,/m/01yrx,1\n"
-                   "000002b66c9c498e,verification,/m/0bt9lr,0\n"
-                   "000002B97E5471A0,crowdsource-verification,/m/0bt9lr,1\n")  # fmt: skip
-    rels = write(tmp_path / "vrd.csv",
-                 "ImageID,LabelName1,LabelName2,XMin1,XMax1,YMin1,YMax1,XMin2,XMax2,YMin2,YMax2,"
-                 "RelationshipLabel\n"
-                 "000002b66c9c498e,/m/01yrx,/m/0bt9lr,0.1,0.2,0.1,0.2,0.3,0.4,0.3,0.4,plays\n")  # fmt: skip
-    reports = import_files(wh, {
-        "classes": assets / "openimages" / "oidv6-class-descriptions.csv",
-        "image_labels": labels, "relations": rels,
-    })  # fmt: skip
+    labels = write(
+        tmp_path / "human.csv",
+        "ImageID,Source,LabelName,Confidence\n"
+        "000002b66c9c498e,verification,/m/01yrx,1\n"
+        "000002b66c9c498e,verification,/m/0bt9lr,0\n"
+        "000002B97E5471A0,crowdsource-verification,/m/0bt9lr,1\n",
+    )
+    rels = write(
+        tmp_path / "vrd.csv",
+        "ImageID,LabelName1,LabelName2,XMin1,XMax1,YMin1,YMax1,XMin2,XMax2,YMin2,YMax2,"
+        "RelationshipLabel\n"
+        "000002b66c9c498e,/m/01yrx,/m/0bt9lr,0.1,0.2,0.1,0.2,0.3,0.4,0.3,0.4,plays\n",
+    )
+    reports = import_files(
+        wh,
+        {
+            "classes": assets / "openimages" / "oidv6-class-descriptions.csv",
+            "image_labels": labels,
+            "relations": rels,
+        },
+    )
     assert [(r.rows, r.skipped) for r in reports] == [(19994, 0), (2, 1), (1, 0)]
     got = wh.query("SELECT ImageId, Label FROM labels_by_image ORDER BY ImageId")
-    assert got == [{"ImageId": "000002b66c9c498e", "Label": "/m/01yrx"},
-                   {"ImageId": "000002b97e5471a0", "Label": "/m/0bt9lr"}]  # fmt: skip
+    assert got == [
+        {"ImageId": "000002b66c9c498e", "Label": "/m/01yrx"},
+        {"ImageId": "000002b97e5471a0", "Label": "/m/0bt9lr"},
+    ]
     assert wh.query("SELECT Relation, Label2 FROM relations") == [
         {"Relation": "plays", "Label2": "/m/0bt9lr"}
     ]
@@ -84,9 +97,13 @@ def test_malformed_rows_are_counted_and_shown(tmp_path: Path) -> None:
     ],
 )
 def test_wrong_files_fail_and_change_nothing(
-    wh: DuckDBWarehouse, course_files: dict[str, Path], tmp_path: Path,
-    table: str, text: str, message: str,
-) -> None:  # fmt: skip
+    wh: DuckDBWarehouse,
+    course_files: dict[str, Path],
+    tmp_path: Path,
+    table: str,
+    text: str,
+    message: str,
+) -> None:
     import_files(wh, course_files)
     before = {t: wh.row_count(t) for t in ("classes", "image_labels", "relations", "class_counts")}
     with pytest.raises(ImportFailed, match=message):
@@ -103,17 +120,24 @@ def test_partial_first_import_is_refused(
     assert wh.row_count("classes") is None
 
 
-def test_cli_import_and_status(tmp_path: Path, course_files: dict[str, Path],
-                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_cli_import_and_status(
+    tmp_path: Path, course_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from oie import adapters
 
     monkeypatch.setenv("OIE_DUCKDB_PATH", str(tmp_path / "cli.duckdb"))
     monkeypatch.setenv("OIE_DATA_DIR", str(tmp_path))
     adapters.reset()
     runner = CliRunner()
-    args = ["import", "--classes", str(course_files["classes"]),
-            "--labels", str(course_files["image_labels"]),
-            "--relations", str(course_files["relations"])]  # fmt: skip
+    args = [
+        "import",
+        "--classes",
+        str(course_files["classes"]),
+        "--labels",
+        str(course_files["image_labels"]),
+        "--relations",
+        str(course_files["relations"]),
+    ]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "image_labels: 4,386 rows" in result.output

@@ -63,8 +63,10 @@ def test_relations_count_rows_and_images(client: Client, oracle: Oracle) -> None
 def test_image_info(client: Client, oracle: Oracle, image_id: str) -> None:
     page = get_json(client, f"/image_info?image_id={image_id}")
     assert [c["description"] for c in page["classes"]] == oracle.image_classes(image_id)
-    got = [(r["class1"]["description"], r["relation"], r["class2"]["description"])
-           for r in page["relations"]]  # fmt: skip
+    got = [
+        (r["class1"]["description"], r["relation"], r["class2"]["description"])
+        for r in page["relations"]
+    ]
     assert got == oracle.image_relations(image_id)
     assert page["url"].endswith(f"/{image_id}.jpg")
     html = client.get(f"/image_info?image_id={image_id.upper()}").get_data(as_text=True)
@@ -168,9 +170,15 @@ def test_image_search_multiple_reports_unknown_names(client: Client, oracle: Ora
 
 @pytest.mark.parametrize(
     ("class1", "relation", "class2"),
-    [("%", "plays", "%"), ("Girl", "%", "%"), ("%an", "at", "T%"), ("%", "%", "%"),
-     ("m_n", "wears", "%"), ("%", "inside\\_of", "%")],
-)  # fmt: skip
+    [
+        ("%", "plays", "%"),
+        ("Girl", "%", "%"),
+        ("%an", "at", "T%"),
+        ("%", "%", "%"),
+        ("m_n", "wears", "%"),
+        ("%", "inside\\_of", "%"),
+    ],
+)
 def test_relation_search(
     client: Client, oracle: Oracle, class1: str, relation: str, class2: str
 ) -> None:
@@ -178,8 +186,10 @@ def test_relation_search(
 
     query = urlencode({"class1": class1, "relation": relation, "class2": class2, "image_limit": 50})
     rows = walk(client, f"/relation_search?{query}", key="relations")
-    got = [(r["image_id"], r["class1"]["description"], r["relation"], r["class2"]["description"])
-           for r in rows]  # fmt: skip
+    got = [
+        (r["image_id"], r["class1"]["description"], r["relation"], r["class2"]["description"])
+        for r in rows
+    ]
     assert got == oracle.relation_search(class1, relation, class2)
     assert got, "the case should match something"
 
@@ -194,11 +204,17 @@ def test_relation_search_pages_have_offsets(client: Client) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["/image_search?description=Cat&image_limit=0", "/image_search?description=Cat&image_limit=1001",
-     "/image_search?description=Cat&image_limit=ten", "/image_search?description=Cat&image_limit=-1",
-     "/image_search_multiple?descriptions=Cat&image_limit=2.5",
-     "/relation_search?image_limit=", "/classes?limit=0", "/classes?offset=-3"],
-)  # fmt: skip
+    [
+        "/image_search?description=Cat&image_limit=0",
+        "/image_search?description=Cat&image_limit=1001",
+        "/image_search?description=Cat&image_limit=ten",
+        "/image_search?description=Cat&image_limit=-1",
+        "/image_search_multiple?descriptions=Cat&image_limit=2.5",
+        "/relation_search?image_limit=",
+        "/classes?limit=0",
+        "/classes?offset=-3",
+    ],
+)
 def test_limits_are_validated(client: Client, url: str) -> None:
     if url.endswith("image_limit="):
         assert client.get(url).status_code == 200  # empty means the default

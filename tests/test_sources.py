@@ -65,7 +65,7 @@ def test_demo_files_download_the_course_set(
     assert sum(ticks) == sum(p.stat().st_size for p in files.values())
     (root / "classes.csv").write_bytes(b"tampered\n")
     (tmp_path / "cache" / "classes.csv").unlink()
-    with pytest.raises(DownloadFailed, match="classes.csv: sha256"):
+    with pytest.raises(DownloadFailed, match=r"classes\.csv: sha256"):
         demo_files(None, tmp_path / "cache", base)
 
 
