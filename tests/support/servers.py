@@ -1,0 +1,66 @@
+"""Start and stop real server processes for tests: free ports, readiness, process groups."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except urllib.error.HTTPError:
+            return  # it answers, even if with an error status
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing answered at {url} within {timeout} s")
+
+
+@contextmanager
+def running(
+    cmd: Sequence[str],
+    ready_url: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[subprocess.Popen]:
+    """Run `cmd` in its own process group until the block ends."""
+    log = open(os.devnull, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        list(cmd), env={**os.environ, **(env or {})}, cwd=cwd, stdout=log,
+        stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        try:
+            wait_http(ready_url, proc=proc)
+        except (RuntimeError, TimeoutError) as exc:
+            os.killpg(proc.pid, signal.SIGKILL)
+            err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+            raise RuntimeError(f"{exc}\n{' '.join(cmd)} said:\n{err}") from exc
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
