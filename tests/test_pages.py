@@ -130,7 +130,8 @@ def test_image_search_multiple(client: Client, oracle: Oracle, names: list[str],
     assert [(r["image_id"], r["matched"]) for r in rows] == expected
     for r in rows:
         assert r["of"] == len(names)
-        assert {c["description"] for c in r["classes"]} <= set(names)
+        got = [c["description"] for c in r["classes"]]
+        assert got == [n for n in names if n in got]  # in the order asked for
         assert len(r["classes"]) == r["matched"]
 
 

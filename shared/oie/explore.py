@@ -250,8 +250,9 @@ class Explorer:
         rows = rows[:limit]
         if backward:
             rows.reverse()
-        by_label = {c.label: c for c in found}
-        page.hits = [Hit(image_id, [by_label[x] for x in labels]) for image_id, _m, labels in rows]
+        page.hits = [
+            Hit(image_id, [c for c in found if c.label in labels]) for image_id, _m, labels in rows
+        ]
         if rows:
             first, last = rows[0], rows[-1]
             at_start = start.image_id == FIRST_ID and start.matched == tiers[0]
