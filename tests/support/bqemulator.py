@@ -62,6 +62,7 @@ def start_bqemulator(
     port = _free_port()
     endpoint = f"http://127.0.0.1:{port}"
     cmd = [str(python), str(SERVER_SCRIPT), "--port", str(port), "--project", project]
+    cmd.append("--watch-parent")  # no orphaned server if the test process is killed
     with tempfile.NamedTemporaryFile(prefix="bqemulator-", suffix=".log") as log:
         proc = subprocess.Popen(
             cmd,
