@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from werkzeug.test import Client
+
 from oie import adapters
 from oie.dataset.importer import import_files
 from oie.warehouse.duckdb_adapter import DuckDBWarehouse
-from werkzeug.test import Client
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from oie.cli import main
 from oie.dataset.importer import ImportFailed, check_file, import_files
 from oie.warehouse.duckdb_adapter import DuckDBWarehouse

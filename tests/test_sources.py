@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from oie.dataset.sources import COURSE_FILES, DownloadFailed, demo_files, download
 
 

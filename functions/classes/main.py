@@ -1,6 +1,7 @@
 """HTTP function `classes`: every class that has images, with its number of images, by name."""
 
 import functions_framework
+
 from oie.web import pages
 
 

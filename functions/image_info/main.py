@@ -1,6 +1,7 @@
 """HTTP function `image_info`: one image's classes, its relations and the photo."""
 
 import functions_framework
+
 from oie.web import pages
 
 

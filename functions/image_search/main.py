@@ -1,6 +1,7 @@
 """HTTP function `image_search`: images of one class, in ImageId order, page by page."""
 
 import functions_framework
+
 from oie.web import pages
 
 

@@ -1,6 +1,7 @@
 """HTTP function `image_search_multiple`: images with any or all of several classes."""
 
 import functions_framework
+
 from oie.web import pages
 
 

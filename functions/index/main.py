@@ -1,6 +1,7 @@
 """HTTP function `index`: the start page: one form per endpoint, with the seed app's defaults."""
 
 import functions_framework
+
 from oie.web import pages
 
 

@@ -1,6 +1,7 @@
 """HTTP function `relation_search`: relations matching "class relation class" LIKE patterns."""
 
 import functions_framework
+
 from oie.web import pages
 
 

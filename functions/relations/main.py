@@ -1,6 +1,7 @@
 """HTTP function `relations`: every relation type, with its number of relations and of images."""
 
 import functions_framework
+
 from oie.web import pages
 
 

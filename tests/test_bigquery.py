@@ -1,0 +1,139 @@
+"""The BigQuery adapter against bqemulator, which speaks BigQuery's REST API to the real
+client library: the same import, and every page gives the same answer as on DuckDB."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.test import Client
+
+from oie import adapters
+from oie.dataset.importer import import_files
+from oie.explore import QUERIES
+from oie.warehouse.bigquery_adapter import BigQueryWarehouse
+from oie.warehouse.duckdb_adapter import DuckDBWarehouse
+
+from .conftest import need
+from .support.bqemulator import bqemulator_python, start_bqemulator, stop
+
+pytestmark = pytest.mark.bigquery
+PROJECT, DATASET = "oie-test", "openimages"
+
+
+@pytest.fixture(scope="module")
+def bq_endpoint(course_files: dict[str, Path]) -> Iterator[str]:
+    need(bqemulator_python() is not None, "no .venv-bqemu (tests/support/install-bqemulator.sh)")
+    endpoint, proc = start_bqemulator(PROJECT)
+    try:
+        reports = import_files(BigQueryWarehouse(PROJECT, DATASET, endpoint), course_files)
+        assert [r.rows for r in reports] == [601, 4386, 2768]
+        yield endpoint
+    finally:
+        stop(proc)
+
+
+@pytest.fixture
+def bq(bq_endpoint: str) -> BigQueryWarehouse:
+    return BigQueryWarehouse(PROJECT, DATASET, bq_endpoint)
+
+
+@pytest.fixture
+def duck(demo_db: Path) -> Iterator[DuckDBWarehouse]:
+    wh = DuckDBWarehouse(demo_db, read_only=True)
+    yield wh
+    wh.close()
+
+
+def test_loads_skip_the_header_and_keep_the_schema(bq: BigQueryWarehouse) -> None:
+    assert bq.query("SELECT COUNT(*) AS n FROM classes WHERE Label = 'Label'") == [{"n": 0}]
+    table = bq.client.get_table(f"{PROJECT}.{DATASET}.image_labels")
+    assert [(f.name, f.field_type) for f in table.schema] == [
+        ("ImageId", "STRING"),
+        ("Label", "STRING"),
+    ]
+    assert bq.row_count("image_labels") == 4386
+
+
+def test_derived_tables_match(bq: BigQueryWarehouse, duck: DuckDBWarehouse) -> None:
+    for table, order in [
+        ("class_counts", "Label"),
+        ("relation_counts", "Relation"),
+        ("labels_by_label", "Label, ImageId"),
+        ("relations_by_image", "ImageId, Label1, Relation, Label2"),
+    ]:
+        sql = f"SELECT * FROM {table} ORDER BY {order}"
+        assert bq.query(sql) == duck.query(sql), table
+
+
+PARAMS = {
+    "search_after": [{"label": "/m/01yrx", "cursor": "", "n": 5},
+                     {"label": "/m/04yx4", "cursor": "5000000000000000", "n": 11}],
+    "search_before": [{"label": "/m/04yx4", "cursor": "5000000000000000", "n": 11}],
+    "multiple_after": [{"labels": ["/m/04yx4", "/m/0342h"], "lo": "", "hi": "ffffffffffffffff",
+                        "m": 2, "n": 50},
+                       {"labels": ["/m/04yx4", "/m/0342h", "/m/04bcr3"], "lo": "3",
+                        "hi": "c000000000000000", "m": 1, "n": 20},
+                       {"labels": [], "lo": "", "hi": "ffffffffffffffff", "m": 1, "n": 5}],
+    "multiple_before": [{"labels": ["/m/04yx4", "/m/04bcr3"], "lo": "0000000000000000",
+                         "hi": "g", "m": 1, "n": 20}],
+    "relation_search": [
+        {"any1": True, "labels1": [], "any_relation": False, "relations": ["plays", "holds"],
+         "any2": True, "labels2": [], "n": 30, "offset": 10},
+        {"any1": False, "labels1": ["/m/05r655", "/m/04yx4"], "any_relation": True,
+         "relations": [], "any2": False, "labels2": ["/m/04bcr3"], "n": 1000, "offset": 0},
+    ],
+    "image_labels": [{"image_id": "0041c772f8b9aef6"}],
+    "image_relations": [{"image_id": "0041c772f8b9aef6"}, {"image_id": "ffffffffffffffff"}],
+}  # fmt: skip
+
+
+def _canonical(rows: list[dict]) -> str:
+    return json.dumps(rows, sort_keys=True, default=str)
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_every_query_gives_the_same_rows(
+    name: str, bq: BigQueryWarehouse, duck: DuckDBWarehouse
+) -> None:
+    assert name in PARAMS, f"add parameters for query {name}"
+    for params in PARAMS[name]:
+        expected = duck.query(QUERIES[name], params)
+        assert _canonical(bq.query(QUERIES[name], params)) == _canonical(expected), params
+    assert any(duck.query(QUERIES[name], p) for p in PARAMS[name]), "cases should return rows"
+
+
+URLS = [
+    "/classes?limit=50&offset=10",
+    "/relations",
+    "/image_info?image_id=0041c772f8b9aef6",
+    "/image_info?image_id=ffffffffffffffff",
+    "/image_search?description=Man&image_limit=7",
+    "/image_search?description=Man&image_limit=7&after=5000000000000000",
+    "/image_search?description=Man&image_limit=7&before=5000000000000000",
+    "/image_search_multiple?descriptions=Man,Guitar,Table&image_limit=25",
+    "/image_search_multiple?descriptions=Man,Guitar,Table&image_limit=25&after=2-8000000000000000",
+    "/image_search_multiple?descriptions=Man,Table&mode=all&image_limit=5",
+    "/relation_search?class1=%25an&relation=%25&class2=T%25&image_limit=20",
+    "/relation_search?class1=%27%20OR%20%271%27=%271&image_limit=20",
+]
+
+
+def test_pages_are_the_same_on_both_warehouses(
+    bq_endpoint: str, demo_env: Path, host_app, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    client = Client(host_app)
+    on_duckdb = [client.get(u + "&format=json" if "?" in u else u + "?format=json") for u in URLS]
+    monkeypatch.setenv("OIE_WAREHOUSE", "bigquery")
+    monkeypatch.setenv("OIE_BQ_PROJECT", PROJECT)
+    monkeypatch.setenv("OIE_BQ_DATASET", DATASET)
+    monkeypatch.setenv("OIE_BQ_ENDPOINT", bq_endpoint)
+    adapters.reset()
+    assert adapters.warehouse().name == "bigquery"
+    for url, duck_response in zip(URLS, on_duckdb, strict=True):
+        response = client.get(url + "&format=json" if "?" in url else url + "?format=json")
+        assert response.status_code == duck_response.status_code, url
+        assert response.get_json() == duck_response.get_json(), url
+    assert any(r.get_json().get("images") for r in on_duckdb)
