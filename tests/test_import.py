@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from oie.cli import main
 from oie.dataset.importer import ImportFailed, check_file, import_files
+from oie.keys import image_id
 from oie.warehouse.duckdb_adapter import DuckDBWarehouse
 
 
@@ -65,7 +66,11 @@ def test_official_formats(wh: DuckDBWarehouse, tmp_path: Path, assets: Path) -> 
         },
     )
     assert [(r.rows, r.skipped) for r in reports] == [(19994, 0), (2, 1), (1, 0)]
-    got = wh.query("SELECT ImageId, Label FROM labels_by_image ORDER BY ImageId")
+    rows = wh.query(
+        """SELECT b.ImageKey, c.Label FROM labels_by_image AS b
+           JOIN class_ids AS c USING (LabelId) ORDER BY b.ImageKey"""
+    )
+    got = [{"ImageId": image_id(r["ImageKey"]), "Label": r["Label"]} for r in rows]
     assert got == [
         {"ImageId": "000002b66c9c498e", "Label": "/m/01yrx"},
         {"ImageId": "000002b97e5471a0", "Label": "/m/0bt9lr"},

@@ -11,7 +11,7 @@ from functools import cached_property
 
 from .warehouse import Warehouse
 
-CLASSES_SQL = "SELECT Label, Description, NumImages FROM class_counts"
+CLASSES_SQL = "SELECT LabelId, Label, Description, NumImages FROM class_counts"
 RELATIONS_SQL = "SELECT Relation, NumRelations, NumImages FROM relation_counts ORDER BY Relation"
 
 
@@ -20,6 +20,7 @@ class ClassInfo:
     label: str
     description: str
     num_images: int
+    label_id: int = 0  # the warehouse's number for the label (class_ids)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,10 @@ class Catalog:
         return {c.label: c for c in self.classes}
 
     @cached_property
+    def by_id(self) -> dict[int, ClassInfo]:
+        return {c.label_id: c for c in self.classes}
+
+    @cached_property
     def by_description(self) -> dict[str, ClassInfo]:
         """Lower-cased name to class; where two classes share a name, the one with most images."""
         out: dict[str, ClassInfo] = {}
@@ -83,10 +88,6 @@ class Catalog:
     def find(self, description: str) -> ClassInfo | None:
         return self.by_description.get(description.strip().lower())
 
-    def describe(self, label: str) -> str:
-        found = self.by_label.get(label)
-        return found.description if found else label
-
     def suggest(self, text: str, n: int = 5) -> list[ClassInfo]:
         """Classes whose name contains `text`, most images first: for "did you mean"."""
         needle = text.strip().lower()
@@ -95,9 +96,9 @@ class Catalog:
         hits = [c for c in self.classes if needle in c.description.lower() and c.num_images]
         return sorted(hits, key=lambda c: (-c.num_images, c.description))[:n]
 
-    def labels_like(self, pattern: str) -> list[str]:
+    def label_ids_like(self, pattern: str) -> list[int]:
         regex = like_to_regex(pattern)
-        return sorted(c.label for c in self.classes if regex.fullmatch(c.description))
+        return sorted(c.label_id for c in self.classes if regex.fullmatch(c.description))
 
     def relations_like(self, pattern: str) -> list[str]:
         regex = like_to_regex(pattern)
@@ -106,7 +107,7 @@ class Catalog:
 
 def load_catalog(warehouse: Warehouse) -> Catalog:
     classes = tuple(
-        ClassInfo(r["Label"], r["Description"], int(r["NumImages"]))
+        ClassInfo(r["Label"], r["Description"], int(r["NumImages"]), int(r["LabelId"]))
         for r in warehouse.query(CLASSES_SQL)
     )
     relations = tuple(

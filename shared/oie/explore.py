@@ -19,42 +19,43 @@ from .catalog import (
     matches_everything,
     sum_images,
 )
+from .keys import MAX_KEY, MIN_KEY, image_id, image_key
 from .warehouse import Warehouse
 
-FIRST_ID, LAST_ID = "", "ffffffffffffffff"  # bounds of the 16-hex-digit ImageId space
-ID_SPACE = 1 << 64
-SLICE_ROWS = 50_000  # label rows a first slice of image_search_multiple aims to read
+SLICE_ROWS = 20_000  # label rows the first slice of image_search_multiple aims to read
+KEY_SPACE = MAX_KEY - MIN_KEY + 1
 
-SEARCH_AFTER = """SELECT ImageId FROM labels_by_label
-WHERE Label = @label AND ImageId > @cursor ORDER BY ImageId LIMIT @n"""
-SEARCH_BEFORE = """SELECT ImageId FROM labels_by_label
-WHERE Label = @label AND ImageId < @cursor ORDER BY ImageId DESC LIMIT @n"""
+SEARCH_AFTER = """SELECT ImageKey FROM labels_by_label
+WHERE LabelId = @label AND ImageKey >= @start ORDER BY ImageKey LIMIT @n"""
+SEARCH_BEFORE = """SELECT ImageKey FROM labels_by_label
+WHERE LabelId = @label AND ImageKey <= @start ORDER BY ImageKey DESC LIMIT @n"""
 
-# One slice of the ImageId space: images in it having exactly @m of the wanted labels.
-MULTIPLE_AFTER = """SELECT ImageId, ARRAY_AGG(Label ORDER BY Label) AS Labels
-FROM labels_by_label
-WHERE Label IN UNNEST(@labels) AND ImageId > @lo AND ImageId <= @hi
-GROUP BY ImageId HAVING COUNT(*) = @m ORDER BY ImageId LIMIT @n"""
-MULTIPLE_BEFORE = """SELECT ImageId, ARRAY_AGG(Label ORDER BY Label) AS Labels
-FROM labels_by_label
-WHERE Label IN UNNEST(@labels) AND ImageId >= @lo AND ImageId < @hi
-GROUP BY ImageId HAVING COUNT(*) = @m ORDER BY ImageId DESC LIMIT @n"""
+# One slice [lo, hi] of the ImageKey space: images in it having exactly @m of the labels.
+MULTIPLE_AFTER = """SELECT ImageKey FROM labels_by_label
+WHERE LabelId IN UNNEST(@labels) AND ImageKey BETWEEN @lo AND @hi
+GROUP BY ImageKey HAVING COUNT(*) = @m ORDER BY ImageKey LIMIT @n"""
+MULTIPLE_BEFORE = """SELECT ImageKey FROM labels_by_label
+WHERE LabelId IN UNNEST(@labels) AND ImageKey BETWEEN @lo AND @hi
+GROUP BY ImageKey HAVING COUNT(*) = @m ORDER BY ImageKey DESC LIMIT @n"""
+MATCHED_LABELS = """SELECT ImageKey, LabelId FROM labels_by_image
+WHERE ImageKey IN UNNEST(@keys) AND LabelId IN UNNEST(@labels)"""
 
-RELATION_SEARCH = """SELECT ImageId, Label1, Relation, Label2 FROM relations_by_image
-WHERE (@any1 OR Label1 IN UNNEST(@labels1))
+RELATION_SEARCH = """SELECT ImageKey, LabelId1, Relation, LabelId2 FROM relations_by_image
+WHERE (@any1 OR LabelId1 IN UNNEST(@labels1))
   AND (@any_relation OR Relation IN UNNEST(@relations))
-  AND (@any2 OR Label2 IN UNNEST(@labels2))
-ORDER BY ImageId, Label1, Relation, Label2 LIMIT @n OFFSET @offset"""
+  AND (@any2 OR LabelId2 IN UNNEST(@labels2))
+ORDER BY ImageKey, LabelId1, Relation, LabelId2 LIMIT @n OFFSET @offset"""
 
-IMAGE_LABELS = "SELECT Label FROM labels_by_image WHERE ImageId = @image_id"
-IMAGE_RELATIONS = """SELECT Label1, Relation, Label2 FROM relations_by_image
-WHERE ImageId = @image_id ORDER BY Label1, Relation, Label2"""
+IMAGE_LABELS = "SELECT LabelId FROM labels_by_image WHERE ImageKey = @key"
+IMAGE_RELATIONS = """SELECT LabelId1, Relation, LabelId2 FROM relations_by_image
+WHERE ImageKey = @key ORDER BY LabelId1, Relation, LabelId2"""
 
 QUERIES = {
     "search_after": SEARCH_AFTER,
     "search_before": SEARCH_BEFORE,
     "multiple_after": MULTIPLE_AFTER,
     "multiple_before": MULTIPLE_BEFORE,
+    "matched_labels": MATCHED_LABELS,
     "relation_search": RELATION_SEARCH,
     "image_labels": IMAGE_LABELS,
     "image_relations": IMAGE_RELATIONS,
@@ -125,12 +126,9 @@ class RelationPage:
     unmatched: list[str] = field(default_factory=list)  # patterns that match nothing
 
 
-def _hex(n: int) -> str:
-    return f"{min(max(n, 0), ID_SPACE - 1):016x}"
-
-
-def _as_int(image_id: str, default: int) -> int:
-    return int(image_id, 16) if image_id else default
+def _past(cursor: Cursor, backward: bool) -> int:
+    """The first ImageKey after (or before) a cursor; may fall outside the key space."""
+    return image_key(cursor.image_id) + (-1 if backward else 1)
 
 
 class Explorer:
@@ -154,28 +152,29 @@ class Explorer:
     def image_info(self, image_id: str) -> ImageInfo | None:
         catalog = self.catalog
         image_id = image_id.lower()
-        labels = self.warehouse.query(IMAGE_LABELS, {"image_id": image_id})
-        rels = self.warehouse.query(IMAGE_RELATIONS, {"image_id": image_id})
+        key = {"key": image_key(image_id)}
+        labels = self.warehouse.query(IMAGE_LABELS, key)
+        rels = self.warehouse.query(IMAGE_RELATIONS, key)
         if not labels and not rels:
             return None
         classes = sorted(
-            (self._class(catalog, r["Label"]) for r in labels),
+            (self._class(catalog, r["LabelId"]) for r in labels),
             key=lambda c: (c.description.lower(), c.label),
         )
-        relations = [
-            Relation(
-                image_id,
-                self._class(catalog, r["Label1"]),
-                r["Relation"],
-                self._class(catalog, r["Label2"]),
-            )
-            for r in rels
-        ]
+        relations = [self._relation(catalog, image_id, r) for r in rels]
         return ImageInfo(image_id, classes, relations)
 
     @staticmethod
-    def _class(catalog: Catalog, label: str) -> ClassInfo:
-        return catalog.by_label.get(label) or ClassInfo(label, label, 0)
+    def _class(catalog: Catalog, label_id: int) -> ClassInfo:
+        return catalog.by_id.get(label_id) or ClassInfo(f"#{label_id}", f"#{label_id}", 0, label_id)
+
+    def _relation(self, catalog: Catalog, image: str, row: dict) -> Relation:
+        return Relation(
+            image,
+            self._class(catalog, row["LabelId1"]),
+            row["Relation"],
+            self._class(catalog, row["LabelId2"]),
+        )
 
     def image_search(
         self,
@@ -192,12 +191,15 @@ class Explorer:
                 suggestions={description: catalog.suggest(description)},
             )  # fmt: skip
         backward = before is not None and after is None
-        cursor = (before if backward else after) or Cursor(FIRST_ID)
-        rows = self.warehouse.query(
-            SEARCH_BEFORE if backward else SEARCH_AFTER,
-            {"label": found.label, "cursor": cursor.image_id, "n": limit + 1},
-        )
-        ids = [r["ImageId"] for r in rows]
+        cursor = before if backward else after
+        start = _past(cursor, backward) if cursor else MIN_KEY
+        rows = []
+        if MIN_KEY <= start <= MAX_KEY:
+            rows = self.warehouse.query(
+                SEARCH_BEFORE if backward else SEARCH_AFTER,
+                {"label": found.label_id, "start": start, "n": limit + 1},
+            )
+        ids = [image_id(r["ImageKey"]) for r in rows]
         more = len(ids) > limit
         ids = ids[:limit]
         if backward:
@@ -205,7 +207,7 @@ class Explorer:
         page = SearchPage([Hit(i, [found]) for i in ids], limit, found=[found])
         if ids:
             has_next = True if backward else more
-            has_previous = more if backward else bool(cursor.image_id)
+            has_previous = more if backward else cursor is not None
             page.next = Cursor(ids[-1]) if has_next else None
             page.previous = Cursor(ids[0]) if has_previous else None
         return page
@@ -221,8 +223,9 @@ class Explorer:
         """Images with any (or all) of the classes: most matched classes first, then ImageId.
 
         Results come in tiers (images matching k classes, then k-1, ...), each in ImageId
-        order. A page is found by reading the ImageId space in growing slices, so a page
-        over classes with millions of images reads thousands of rows, not millions.
+        order. A page is found by reading the ImageKey space in slices sized from what the
+        previous slice found, so a page over classes with millions of images reads
+        thousands of rows, not millions.
         """
         catalog = self.catalog
         found: list[ClassInfo] = []
@@ -242,67 +245,89 @@ class Explorer:
             return page
         tiers = list(range(k, 0, -1)) if mode == "any" else [k]
         backward = before is not None and after is None
-        start = (before if backward else after) or Cursor(FIRST_ID, tiers[0])
-        if start.matched not in tiers:
-            start = Cursor(start.image_id, tiers[0])
-        rows = self._scan_tiers(found, tiers, start, limit + 1, backward)
+        cursor = before if backward else after
+        if cursor is not None and cursor.matched not in tiers:
+            cursor = Cursor(cursor.image_id, tiers[0])
+        rows = self._scan_tiers(found, tiers, cursor, limit + 1, backward)
         more = len(rows) > limit
         rows = rows[:limit]
         if backward:
             rows.reverse()
-        page.hits = [
-            Hit(image_id, [c for c in found if c.label in labels]) for image_id, _m, labels in rows
-        ]
+        page.hits = self._hits(found, rows)
         if rows:
-            first, last = rows[0], rows[-1]
-            at_start = start.image_id == FIRST_ID and start.matched == tiers[0]
+            (first, first_m), (last, last_m) = rows[0], rows[-1]
             has_next = True if backward else more
-            has_previous = more if backward else not at_start
-            page.next = Cursor(last[0], last[1]) if has_next else None
-            page.previous = Cursor(first[0], first[1]) if has_previous else None
+            has_previous = more if backward else cursor is not None
+            page.next = Cursor(image_id(last), last_m) if has_next else None
+            page.previous = Cursor(image_id(first), first_m) if has_previous else None
         return page
 
+    def _hits(self, found: list[ClassInfo], rows: list[tuple[int, int]]) -> list[Hit]:
+        """The page's images with the classes each matched, in the order they were asked."""
+        partial = [key for key, m in rows if m < len(found)]
+        matched: dict[int, set[int]] = {}
+        if partial:
+            labels = [c.label_id for c in found]
+            for r in self.warehouse.query(MATCHED_LABELS, {"keys": partial, "labels": labels}):
+                matched.setdefault(r["ImageKey"], set()).add(r["LabelId"])
+        return [
+            Hit(
+                image_id(key),
+                [c for c in found if key not in matched or c.label_id in matched[key]],
+            )
+            for key, _m in rows
+        ]
+
     def _scan_tiers(
-        self, found: list[ClassInfo], tiers: list[int], start: Cursor, n: int, backward: bool
-    ) -> list[tuple[str, int, list[str]]]:
-        labels = [c.label for c in found]
+        self,
+        found: list[ClassInfo],
+        tiers: list[int],
+        cursor: Cursor | None,
+        n: int,
+        backward: bool,
+    ) -> list[tuple[int, int]]:
+        """Up to n (ImageKey, matched) in page order, starting just past `cursor`."""
+        labels = [c.label_id for c in found]
         if getattr(self.warehouse, "prefers_few_queries", False):
-            first_width = ID_SPACE
+            first_width = KEY_SPACE
         else:
             share = SLICE_ROWS / max(sum_images(found), 1)
-            first_width = ID_SPACE if share >= 1 else max(int(ID_SPACE * share), 1 << 32)
-        order = tiers if not backward else list(reversed(tiers))
-        order = order[order.index(start.matched) :]
-        out: list[tuple[str, int, list[str]]] = []
+            first_width = KEY_SPACE if share >= 1 else max(int(KEY_SPACE * share), 1 << 40)
+        order = list(reversed(tiers)) if backward else tiers
+        if cursor is not None:
+            order = order[order.index(cursor.matched) :]
+        out: list[tuple[int, int]] = []
         for m in order:
-            edge = start.image_id if m == start.matched else ""
-            if backward:
-                hi = _as_int(edge, ID_SPACE)
-                width = first_width
-                while hi > 0 and len(out) < n:
-                    lo = max(hi - width, 0)
-                    rows = self.warehouse.query(
-                        MULTIPLE_BEFORE,
-                        {"labels": labels, "lo": _hex(lo), "hi": _hex(hi) if hi < ID_SPACE
-                         else "g", "m": m, "n": n - len(out)},
-                    )  # fmt: skip
-                    out += [(r["ImageId"], m, list(r["Labels"])) for r in rows]
-                    hi, width = lo, width * 4
+            if cursor is not None and m == cursor.matched:
+                edge = _past(cursor, backward)
             else:
-                lo_text = edge
-                lo = _as_int(edge, -1)
-                width = first_width
-                while lo < ID_SPACE - 1 and len(out) < n:
-                    hi = min(lo + width, ID_SPACE - 1)
-                    rows = self.warehouse.query(
-                        MULTIPLE_AFTER,
-                        {"labels": labels, "lo": lo_text, "hi": _hex(hi), "m": m,
-                         "n": n - len(out)},
-                    )  # fmt: skip
-                    out += [(r["ImageId"], m, list(r["Labels"])) for r in rows]
-                    lo, lo_text, width = hi, _hex(hi), width * 4
+                edge = MAX_KEY if backward else MIN_KEY
+            out += self._scan_tier(labels, m, edge, n - len(out), first_width, backward)
             if len(out) >= n:
                 break
+        return out
+
+    def _scan_tier(
+        self, labels: list[int], m: int, edge: int, n: int, width: int, backward: bool
+    ) -> list[tuple[int, int]]:
+        """Up to n images matching exactly m labels, from `edge` on, slice by slice."""
+        out: list[tuple[int, int]] = []
+        sql = MULTIPLE_BEFORE if backward else MULTIPLE_AFTER
+        while MIN_KEY <= edge <= MAX_KEY and len(out) < n:
+            if backward:
+                lo, hi = max(edge - width + 1, MIN_KEY), edge
+            else:
+                lo, hi = edge, min(edge + width - 1, MAX_KEY)
+            params = {"labels": labels, "lo": lo, "hi": hi, "m": m, "n": n - len(out)}
+            got = [(r["ImageKey"], m) for r in self.warehouse.query(sql, params)]
+            out += got
+            edge = lo - 1 if backward else hi + 1
+            # size the next slice from the density seen so far: about 1.5x what is missing
+            need = n - len(out)
+            if got and need > 0:
+                width = min(max(int(width * 1.5 * need / len(got)), width), width * 16)
+            else:
+                width *= 8
         return out
 
     def relation_search(
@@ -317,30 +342,21 @@ class Explorer:
         catalog = self.catalog
         params: dict[str, object] = {"n": limit + 1, "offset": offset}
         unmatched = []
-        for key, pattern, resolve in (
-            ("1", class1, catalog.labels_like),
-            ("_relation", relation, catalog.relations_like),
-            ("2", class2, catalog.labels_like),
+        for any_name, list_name, pattern, resolve in (
+            ("any1", "labels1", class1, catalog.label_ids_like),
+            ("any_relation", "relations", relation, catalog.relations_like),
+            ("any2", "labels2", class2, catalog.label_ids_like),
         ):
-            name = "relations" if key == "_relation" else f"labels{key}"
             everything = pattern == "" or matches_everything(pattern)
             values = [] if everything else resolve(pattern)
             if not everything and not values:
                 unmatched.append(pattern)
-            params[f"any{key}"] = everything
-            params[name] = values
+            params[any_name] = everything
+            params[list_name] = values
         page = RelationPage([], offset, limit, False, unmatched)
         if unmatched:
             return page
         rows = self.warehouse.query(RELATION_SEARCH, params)
         page.has_next = len(rows) > limit
-        page.rows = [
-            Relation(
-                r["ImageId"],
-                self._class(catalog, r["Label1"]),
-                r["Relation"],
-                self._class(catalog, r["Label2"]),
-            )
-            for r in rows[:limit]
-        ]
+        page.rows = [self._relation(catalog, image_id(r["ImageKey"]), r) for r in rows[:limit]]
         return page

@@ -22,34 +22,59 @@ class Derived:
     order_by: tuple[str, ...]  # DuckDB: stored sorted (zone maps prune); BigQuery: clustered
 
 
+# The 16-hex-digit ImageId as an order-preserving INT64 (value - 2**63), computed in two
+# halves because the whole would overflow INT64. Integers scan and compare several times
+# faster than strings; the core converts at its edge (oie.keys).
+IMAGE_KEY = """((CAST(CONCAT('0x', SUBSTR({c}, 1, 8)) AS INT64) - 2147483648) * 4294967296
+  + CAST(CONCAT('0x', SUBSTR({c}, 9, 8)) AS INT64))"""
+
 # Sorted copies and precomputed counts: every page reads a narrow slice, never a whole table.
 DERIVED: tuple[Derived, ...] = (
     Derived(
+        "class_ids",  # every label seen anywhere, numbered in Label order
+        """SELECT Label, ROW_NUMBER() OVER (ORDER BY Label) AS LabelId FROM (
+             SELECT Label FROM classes UNION DISTINCT SELECT Label FROM image_labels
+             UNION DISTINCT SELECT Label1 FROM relations
+             UNION DISTINCT SELECT Label2 FROM relations)""",
+        ("LabelId",),
+    ),
+    Derived(
         "labels_by_label",
-        "SELECT DISTINCT Label, ImageId FROM image_labels",
-        ("Label", "ImageId"),
+        f"""SELECT i.LabelId AS LabelId, {IMAGE_KEY.format(c="l.ImageId")} AS ImageKey
+            FROM image_labels AS l JOIN class_ids AS i ON i.Label = l.Label
+            GROUP BY LabelId, ImageKey""",
+        ("LabelId", "ImageKey"),
     ),
     Derived(
         "labels_by_image",
-        "SELECT Label, ImageId FROM labels_by_label",
-        ("ImageId", "Label"),
+        "SELECT ImageKey, LabelId FROM labels_by_label",
+        ("ImageKey", "LabelId"),
     ),
     Derived(
         "relations_by_image",
-        "SELECT DISTINCT ImageId, Label1, Relation, Label2 FROM relations",
-        ("ImageId", "Label1", "Relation", "Label2"),
+        f"""SELECT {IMAGE_KEY.format(c="r.ImageId")} AS ImageKey,
+                   a.LabelId AS LabelId1, r.Relation AS Relation, b.LabelId AS LabelId2
+            FROM relations AS r JOIN class_ids AS a ON a.Label = r.Label1
+            JOIN class_ids AS b ON b.Label = r.Label2
+            GROUP BY ImageKey, LabelId1, Relation, LabelId2""",
+        ("ImageKey", "LabelId1", "Relation", "LabelId2"),
     ),
     Derived(
         "class_counts",
-        """SELECT c.Label, ANY_VALUE(c.Description) AS Description,
-                  COUNT(l.ImageId) AS NumImages
-           FROM classes AS c LEFT JOIN labels_by_label AS l ON l.Label = c.Label
-           GROUP BY c.Label""",
+        """SELECT i.LabelId AS LabelId, i.Label AS Label,
+                  COALESCE(d.Description, i.Label) AS Description,
+                  COALESCE(n.NumImages, 0) AS NumImages
+           FROM class_ids AS i
+           LEFT JOIN (SELECT Label, MIN(Description) AS Description FROM classes
+                      GROUP BY Label) AS d ON d.Label = i.Label
+           LEFT JOIN (SELECT LabelId, COUNT(*) AS NumImages FROM labels_by_label
+                      GROUP BY LabelId) AS n ON n.LabelId = i.LabelId""",
         ("Description", "Label"),
     ),
     Derived(
         "relation_counts",
-        """SELECT Relation, COUNT(*) AS NumRelations, COUNT(DISTINCT ImageId) AS NumImages
+        """SELECT Relation AS Relation, COUNT(*) AS NumRelations,
+                  COUNT(DISTINCT ImageKey) AS NumImages
            FROM relations_by_image GROUP BY Relation""",
         ("Relation",),
     ),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from . import Param, Row, Schema, WarehouseError
-from .sql import qualify
+from .sql import output_names, qualify
 
 
 def _scalar_type(value: object) -> str:
@@ -81,7 +81,8 @@ class BigQueryWarehouse:
             rows = self.client.query_and_wait(qualify(sql, self.dataset), job_config=config)
         except exceptions.NotFound as exc:
             raise WarehouseError(f"{exc.message} (has the data been imported?)") from exc
-        return [dict(row.items()) for row in rows]
+        spelling = output_names(sql)
+        return [{spelling.get(k.lower(), k): v for k, v in row.items()} for row in rows]
 
     def load_csv(self, table: str, schema: Schema, path: Path) -> int:
         from google.cloud import bigquery

@@ -60,3 +60,15 @@ def qualify(sql: str, dataset: str) -> str:
         if not table.args.get("db") and table.name and table.name not in ctes:
             table.set("db", exp.to_identifier(dataset))
     return tree.sql(dialect="bigquery")
+
+
+@lru_cache(maxsize=512)
+def output_names(sql: str) -> dict[str, str]:
+    """The query's output columns as it spells them, by lower-cased name.
+
+    BigQuery column names are case-insensitive, and a result may spell one otherwise than
+    the query did; readers use the query's spelling.
+    """
+    tree = sqlglot.parse_one(sql, read="bigquery")
+    names = tree.named_selects if isinstance(tree, exp.Query) else []
+    return {name.lower(): name for name in names if name != "*"}
