@@ -88,6 +88,13 @@ def cases(duck: DuckDBWarehouse) -> dict[str, list[dict]]:
             {"labels": [], "lo": low, "hi": high, "m": 1, "n": 5},
         ],
         "multiple_before": [{"labels": [man, table], "lo": low, "hi": mid, "m": 1, "n": 20}],
+        "multiple_rare_after": [
+            {"labels": [man, guitar], "rare": [guitar], "lo": low, "hi": high, "m": 2, "n": 50},
+        ],
+        "multiple_rare_before": [
+            {"labels": [man, guitar, table], "rare": [guitar, table], "lo": low, "hi": high,
+             "m": 2, "n": 50},
+        ],
         "matched_labels": [{"keys": [image_key("0041c772f8b9aef6"), mid], "labels": [girl, man]}],
         "relation_search": [
             {"any1": True, "labels1": [], "any_relation": False, "relations": ["plays", "holds"],

@@ -135,6 +135,26 @@ def test_image_search_multiple(client: Client, oracle: Oracle, names: list[str],
         assert len(r["classes"]) == r["matched"]
 
 
+@pytest.mark.parametrize("names", [["Man", "Guitar"], ["Man", "Table", "Guitar"], ["Girl"]])
+def test_image_search_multiple_in_small_slices(
+    client: Client, oracle: Oracle, names: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slice-by-slice reading that big classes take gives the same pages."""
+    from oie import explore
+
+    monkeypatch.setattr(explore, "WHOLE_ROWS", 0)
+    monkeypatch.setattr(explore, "SLICE_ROWS", 25)
+    for mode in ("any", "all"):
+        url = f"/image_search_multiple?descriptions={','.join(names)}&mode={mode}&image_limit=6"
+        rows = walk(client, url)
+        assert [(r["image_id"], r["matched"]) for r in rows] == oracle.images_of_any(names, mode)
+        last = url
+        while nxt := get_json(client, last)["next"]:
+            last = nxt
+        back = walk(client, last, direction="previous")
+        assert len(back) == len(rows)
+
+
 def test_image_search_multiple_previous_links(client: Client) -> None:
     url: str | None = "/image_search_multiple?descriptions=Man,Guitar,Table&image_limit=8"
     pages, last = [], ""

@@ -6,7 +6,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from .warehouse import Warehouse
@@ -54,10 +54,14 @@ def matches_everything(pattern: str) -> bool:
     return pattern != "" and set(pattern) == {"%"}
 
 
+LIKE_CACHE_SIZE = 4096
+
+
 @dataclass(frozen=True)
 class Catalog:
     classes: tuple[ClassInfo, ...]
     relations: tuple[RelationInfo, ...]
+    _like: dict[str, list[int]] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def by_label(self) -> dict[str, ClassInfo]:
@@ -97,8 +101,15 @@ class Catalog:
         return sorted(hits, key=lambda c: (-c.num_images, c.description))[:n]
 
     def label_ids_like(self, pattern: str) -> list[int]:
-        regex = like_to_regex(pattern)
-        return sorted(c.label_id for c in self.classes if regex.fullmatch(c.description))
+        """Classes whose name matches a LIKE pattern (cached: a regex over 20k names is ms)."""
+        found = self._like.get(pattern)
+        if found is None:
+            regex = like_to_regex(pattern)
+            found = sorted(c.label_id for c in self.classes if regex.fullmatch(c.description))
+            if len(self._like) >= LIKE_CACHE_SIZE:
+                self._like.clear()
+            self._like[pattern] = found
+        return found
 
     def relations_like(self, pattern: str) -> list[str]:
         regex = like_to_regex(pattern)

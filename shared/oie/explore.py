@@ -23,6 +23,7 @@ from .keys import MAX_KEY, MIN_KEY, image_id, image_key
 from .warehouse import Warehouse
 
 SLICE_ROWS = 20_000  # label rows the first slice of image_search_multiple aims to read
+WHOLE_ROWS = 150_000  # up to this many label rows in all, one query reads them at once
 KEY_SPACE = MAX_KEY - MIN_KEY + 1
 
 SEARCH_AFTER = """SELECT ImageKey FROM labels_by_label
@@ -31,12 +32,17 @@ SEARCH_BEFORE = """SELECT ImageKey FROM labels_by_label
 WHERE LabelId = @label AND ImageKey <= @start ORDER BY ImageKey DESC LIMIT @n"""
 
 # One slice [lo, hi] of the ImageKey space: images in it having exactly @m of the labels.
-MULTIPLE_AFTER = """SELECT ImageKey FROM labels_by_label
+MULTIPLE = """SELECT ImageKey FROM labels_by_label
 WHERE LabelId IN UNNEST(@labels) AND ImageKey BETWEEN @lo AND @hi
-GROUP BY ImageKey HAVING COUNT(*) = @m ORDER BY ImageKey LIMIT @n"""
-MULTIPLE_BEFORE = """SELECT ImageKey FROM labels_by_label
-WHERE LabelId IN UNNEST(@labels) AND ImageKey BETWEEN @lo AND @hi
-GROUP BY ImageKey HAVING COUNT(*) = @m ORDER BY ImageKey DESC LIMIT @n"""
+GROUP BY ImageKey HAVING COUNT(*) = @m ORDER BY ImageKey {order} LIMIT @n"""
+# The same, for a tier only images with one of the @rare labels can reach: those few
+# images drive a join, so a common class's millions of rows are probed, not grouped.
+MULTIPLE_RARE = """WITH candidates AS (
+  SELECT DISTINCT ImageKey FROM labels_by_label
+  WHERE LabelId IN UNNEST(@rare) AND ImageKey BETWEEN @lo AND @hi)
+SELECT l.ImageKey FROM labels_by_label AS l JOIN candidates AS c ON c.ImageKey = l.ImageKey
+WHERE l.LabelId IN UNNEST(@labels) AND l.ImageKey BETWEEN @lo AND @hi
+GROUP BY l.ImageKey HAVING COUNT(*) = @m ORDER BY l.ImageKey {order} LIMIT @n"""
 MATCHED_LABELS = """SELECT ImageKey, LabelId FROM labels_by_image
 WHERE ImageKey IN UNNEST(@keys) AND LabelId IN UNNEST(@labels)"""
 
@@ -53,8 +59,10 @@ WHERE ImageKey = @key ORDER BY LabelId1, Relation, LabelId2"""
 QUERIES = {
     "search_after": SEARCH_AFTER,
     "search_before": SEARCH_BEFORE,
-    "multiple_after": MULTIPLE_AFTER,
-    "multiple_before": MULTIPLE_BEFORE,
+    "multiple_after": MULTIPLE.format(order="ASC"),
+    "multiple_before": MULTIPLE.format(order="DESC"),
+    "multiple_rare_after": MULTIPLE_RARE.format(order="ASC"),
+    "multiple_rare_before": MULTIPLE_RARE.format(order="DESC"),
     "matched_labels": MATCHED_LABELS,
     "relation_search": RELATION_SEARCH,
     "image_labels": IMAGE_LABELS,
@@ -287,39 +295,54 @@ class Explorer:
         backward: bool,
     ) -> list[tuple[int, int]]:
         """Up to n (ImageKey, matched) in page order, starting just past `cursor`."""
-        labels = [c.label_id for c in found]
-        if getattr(self.warehouse, "prefers_few_queries", False):
-            first_width = KEY_SPACE
-        else:
-            share = SLICE_ROWS / max(sum_images(found), 1)
-            first_width = KEY_SPACE if share >= 1 else max(int(KEY_SPACE * share), 1 << 40)
         order = list(reversed(tiers)) if backward else tiers
         if cursor is not None:
             order = order[order.index(cursor.matched) :]
+        rarest_first = sorted(found, key=lambda c: c.num_images)
         out: list[tuple[int, int]] = []
         for m in order:
             if cursor is not None and m == cursor.matched:
                 edge = _past(cursor, backward)
             else:
                 edge = MAX_KEY if backward else MIN_KEY
-            out += self._scan_tier(labels, m, edge, n - len(out), first_width, backward)
+            # An image with m of the k labels has one of the k-m+1 rarest (pigeonhole).
+            rare = rarest_first[: len(found) - m + 1]
+            out += self._scan_tier(found, rare, m, edge, n - len(out), backward)
             if len(out) >= n:
                 break
         return out
 
     def _scan_tier(
-        self, labels: list[int], m: int, edge: int, n: int, width: int, backward: bool
+        self,
+        found: list[ClassInfo],
+        rare: list[ClassInfo],
+        m: int,
+        edge: int,
+        n: int,
+        backward: bool,
     ) -> list[tuple[int, int]]:
         """Up to n images matching exactly m labels, from `edge` on, slice by slice."""
+        params: dict[str, object] = {"labels": [c.label_id for c in found], "m": m}
+        rows_all, rows_rare = sum_images(found), sum_images(rare)
+        share = 1.0 if rows_all <= WHOLE_ROWS else SLICE_ROWS / rows_all
+        # Few candidates among many rows: let the candidates drive, in slices that hold a
+        # few pages' worth of them.
+        driven = len(rare) < len(found) and rows_rare * 16 <= rows_all
+        if driven:
+            params["rare"] = [c.label_id for c in rare]
+            share = max(share, 4 * n / max(rows_rare, 1))
+        name = ("multiple_rare_" if driven else "multiple_") + ("before" if backward else "after")
+        sql = QUERIES[name]
+        few_queries = getattr(self.warehouse, "prefers_few_queries", False)
+        width = KEY_SPACE if few_queries or share >= 1 else max(int(KEY_SPACE * share), 1 << 40)
         out: list[tuple[int, int]] = []
-        sql = MULTIPLE_BEFORE if backward else MULTIPLE_AFTER
         while MIN_KEY <= edge <= MAX_KEY and len(out) < n:
             if backward:
                 lo, hi = max(edge - width + 1, MIN_KEY), edge
             else:
                 lo, hi = edge, min(edge + width - 1, MAX_KEY)
-            params = {"labels": labels, "lo": lo, "hi": hi, "m": m, "n": n - len(out)}
-            got = [(r["ImageKey"], m) for r in self.warehouse.query(sql, params)]
+            rows = self.warehouse.query(sql, {**params, "lo": lo, "hi": hi, "n": n - len(out)})
+            got = [(r["ImageKey"], m) for r in rows]
             out += got
             edge = lo - 1 if backward else hi + 1
             # size the next slice from the density seen so far: about 1.5x what is missing
