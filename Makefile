@@ -39,10 +39,10 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install  ## course and full scale; writes bench-data/ (several GB at full scale)
-	$(BIN)/python -m bench --scale course --scale full
+	$(BIN)/python tests/bench/run.py --scale course --scale full
 
 bench-course: install
-	$(BIN)/python -m bench --scale course
+	$(BIN)/python tests/bench/run.py --scale course
 
 clean:
 	rm -rf $(VENV) .venv-bqemu data bench-data build
