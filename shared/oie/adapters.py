@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from . import settings as settings_mod
 from .explore import Explorer
 from .settings import Settings
 from .warehouse import Warehouse
+
+if TYPE_CHECKING:  # the query functions must not import Pillow, numpy or TFLite
+    from .classify.classifier import Classifier
+    from .storage import BlobStore
 
 
 def make_warehouse(s: Settings) -> Warehouse:
@@ -33,12 +38,31 @@ def explorer() -> Explorer:
     return Explorer(warehouse(), catalog_ttl=settings_mod.get().catalog_ttl_s)
 
 
+@cache
+def classifier() -> Classifier:
+    """The TFLite classifier, loaded on first use (never by the query functions)."""
+    from .classify.classifier import Classifier
+    from .classify.model import load_spec
+    from .classify.sources import model_path
+
+    s = settings_mod.get()
+    return Classifier(load_spec(model_path(s), s.model_labels))
+
+
+@cache
+def blobstore() -> BlobStore:
+    from .storage.folder import FolderStore
+
+    s = settings_mod.get()
+    return FolderStore(s.bucket_folder, s.bucket)
+
+
 def reset() -> None:
     """Close and forget the clients (tests, and after an import in the same process)."""
     if warehouse.cache_info().currsize:
         close = getattr(warehouse(), "close", None)
         if close:
             close()
-    for made in (explorer, warehouse):
+    for made in (explorer, warehouse, classifier, blobstore):
         made.cache_clear()
     settings_mod.get.cache_clear()

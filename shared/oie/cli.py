@@ -66,6 +66,74 @@ def import_(demo: bool, classes: Path | None, labels: Path | None, relations: Pa
     click.echo(f"derived: {', '.join(d.name for d in DERIVED)} ({adapters.warehouse().name})")
 
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def _image_paths(paths: tuple[Path, ...]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            out.append(path)
+    return out
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.25, show_default=True)
+@click.option("--top-k", type=click.IntRange(1, 1000), default=None, help="At most K classes.")
+@click.option("--output", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)  # fmt: skip
+@click.option("--workers", type=click.IntRange(1, 64), default=os.cpu_count() or 1,
+              show_default="number of cores")  # fmt: skip
+def classify(paths: tuple[Path, ...], min_confidence: float, top_k: int | None, fmt: str,
+             workers: int) -> None:  # fmt: skip
+    """Classify image files (or every image in folders) with the TFLite model.
+
+    Exits with status 1 when any file was rejected; each rejection says why.
+    """
+    import csv
+    import json
+
+    from tqdm import tqdm
+
+    from .classify.model import ModelError
+
+    files = _image_paths(paths)
+    if not files:
+        raise click.UsageError("no image files found")
+    try:
+        classifier = adapters.classifier()
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+    items = [(str(p), p.read_bytes) for p in files]
+    outcomes = list(tqdm(classifier.classify_many(items, min_confidence, top_k, workers),
+                         total=len(items), unit="img", disable=None, file=sys.stderr))  # fmt: skip
+    if fmt == "json":
+        rows = [{"file": o.name, "ok": o.ok, "error": o.error,
+                 "predictions": [{"label": p.label, "score": p.score} for p in o.predictions]}
+                for o in outcomes]  # fmt: skip
+        click.echo(json.dumps({"model": classifier.model, "files": rows}, indent=2))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["file", "rank", "label", "score", "error"])
+        for o in outcomes:
+            if not o.ok:
+                writer.writerow([o.name, "", "", "", o.error])
+            for rank, p in enumerate(o.predictions, 1):
+                writer.writerow([o.name, rank, p.label, f"{p.score:.4f}", ""])
+    else:
+        for o in outcomes:
+            if not o.ok:
+                click.echo(f"{o.name}: rejected: {o.error}")
+                continue
+            found = "; ".join(f"{p.label} {p.score:.2f}" for p in o.predictions)
+            click.echo(f"{o.name}: {found or f'nothing at {min_confidence} or more'}")
+    if not all(o.ok for o in outcomes):
+        sys.exit(1)
+
+
 @main.command()
 def status() -> None:
     """Rows in each table of the warehouse."""

@@ -32,13 +32,25 @@ class Settings:
     image_url_template: str = COURSE_IMAGE_URL
     base_url: str = ""  # prefix of links between functions ("" = same host)
     catalog_ttl_s: float = 300.0
+    bucket: str = "local-bucket"
+    bucket_dir: Path | None = None  # local stack: the folder standing for the bucket
+    model: Path | None = None  # a .tflite file (AutoML export: model.tflite beside dict.txt)
+    model_labels: Path | None = None  # labels file, when not embedded or beside the model
 
     @property
     def duckdb_file(self) -> Path:
         return self.duckdb_path or self.data_dir / "warehouse.duckdb"
 
+    @property
+    def bucket_folder(self) -> Path:
+        return self.bucket_dir or self.data_dir / "bucket"
+
     def image_url(self, image_id: str) -> str:
         return self.image_url_template.replace("{image_id}", image_id)
+
+
+def _path(value: str) -> Path | None:
+    return Path(value) if value else None
 
 
 def from_env() -> Settings:
@@ -57,6 +69,10 @@ def from_env() -> Settings:
         image_url_template=_env("OIE_IMAGE_URL_TEMPLATE", COURSE_IMAGE_URL),
         base_url=_env("OIE_BASE_URL").rstrip("/"),
         catalog_ttl_s=float(_env("OIE_CATALOG_TTL_S", "300")),
+        bucket=_env("OIE_BUCKET", "local-bucket"),
+        bucket_dir=_path(_env("OIE_BUCKET_DIR")),
+        model=_path(_env("OIE_MODEL")),
+        model_labels=_path(_env("OIE_MODEL_LABELS")),
     )
 
 

@@ -21,6 +21,8 @@ HTTP_FUNCTIONS = (
     "image_search",
     "image_search_multiple",
     "relation_search",
+    "image_classify",
+    "image_classify_classes",
 )
 
 

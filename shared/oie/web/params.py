@@ -51,6 +51,18 @@ class Params:
             )
         return value
 
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        raw = self.args.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            value = float("nan")
+        if not low <= value <= high:  # also false for nan
+            raise InputError(name, f"{name} must be a number from {low:g} to {high:g}, got {raw!r}")
+        return value
+
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.args.get(name, "").strip().lower() or default
         if value not in choices:

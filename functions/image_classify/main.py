@@ -1,0 +1,9 @@
+"""HTTP function `image_classify`: POST photos (multipart `files`), get their classes."""
+
+import functions_framework
+from oie.web import uploads
+
+
+@functions_framework.http
+def image_classify(request):
+    return uploads.image_classify(request)

@@ -1,0 +1,9 @@
+"""HTTP function `image_classify_classes`: the classes the TFLite model knows."""
+
+import functions_framework
+from oie.web import uploads
+
+
+@functions_framework.http
+def image_classify_classes(request):
+    return uploads.image_classify_classes(request)

@@ -1,0 +1,1 @@
+"""Image classification with TFLite models (LiteRT): decoding, models, the classifier."""

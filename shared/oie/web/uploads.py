@@ -1,0 +1,134 @@
+"""Upload pages: classify photos with the TFLite model, list the classes it knows."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+from typing import Any
+
+import flask
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .. import adapters
+from .params import InputError, Params
+from .render import View, error_view, page, render, url
+
+MAX_FILES = 32
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+UPLOAD_PREFIX = "uploads/"
+
+
+def _thumbnail(data: bytes) -> str | None:
+    """A small JPEG data URL of an upload, for the page (uploads are never made public)."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (320, 320))
+            image = ImageOps.exif_transpose(image).convert("RGB")
+            image.thumbnail((320, 320))
+            out = io.BytesIO()
+            image.save(out, "JPEG", quality=80)
+    except Exception:
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def store_upload(data: bytes, original_name: str) -> str:
+    """Keep an upload under a content-addressed name; two users' cat.jpg never collide."""
+    from ..classify.images import extension
+
+    digest = hashlib.sha256(data).hexdigest()
+    ext = extension(data)
+    stored = adapters.blobstore().put(
+        f"{UPLOAD_PREFIX}{digest}.{ext}", data, content_type=f"image/{ext}",
+        metadata={"originalName": original_name[:200], "sha256": digest},
+    )  # fmt: skip
+    return stored.uri
+
+
+def classify_uploads(files: list[FileStorage], min_confidence: float, top_k: int | None,
+                     with_thumbnails: bool) -> list[dict[str, Any]]:  # fmt: skip
+    classifier = adapters.classifier()
+    answers = []
+    for upload in files:
+        name = upload.filename or "(no name)"
+        data = upload.stream.read()  # bounded by the request's size limit
+        outcome = classifier.outcome(name, data, min_confidence, top_k)
+        answer: dict[str, Any] = {"name": name, "ok": outcome.ok}
+        if outcome.ok:
+            answer["predictions"] = [
+                {"label": p.label, "score": p.score,
+                 "image_search": url("image_search", description=p.label)}
+                for p in outcome.predictions
+            ]  # fmt: skip
+            answer["stored"] = store_upload(data, name)
+            if with_thumbnails:
+                answer["thumbnail"] = _thumbnail(data)
+        else:
+            answer["error"] = outcome.error
+        answers.append(answer)
+    return answers
+
+
+def _classify(request: flask.Request) -> View:
+    q = Params(request.args.to_dict() | request.form.to_dict())
+    min_confidence = q.number("min_confidence", 0.25, 0.0, 1.0)
+    top_k = q.integer("top_k", 0, 0, 1000) or None
+    files = [f for f in request.files.getlist("files") if f.filename or f.content_length]
+    if not files:
+        raise InputError("files", "send one or more images as multipart form field 'files'")
+    if len(files) > MAX_FILES:
+        return error_view(413, f"{len(files)} files in one request; at most {MAX_FILES}", "files")
+    answers = classify_uploads(files, min_confidence, top_k, with_thumbnails=True)
+    data = {
+        "model": adapters.classifier().model,
+        "min_confidence": min_confidence,
+        "top_k": top_k,
+        "files": answers,
+    }
+    return View("image_classify.html", "Classified images", data)
+
+
+def image_classify(request: flask.Request) -> flask.Response:
+    """GET: the upload form. POST (multipart `files`): every file's classes, best first."""
+    if request.method == "GET":
+        return page(lambda q: View("image_classify.html", "Classify images", {"files": None}))(
+            request
+        )
+    if request.method != "POST":
+        return render(request, error_view(405, "use POST with multipart form field 'files'"))
+    request.max_content_length = MAX_REQUEST_BYTES
+    try:
+        view = _classify(request)
+    except RequestEntityTooLarge:
+        view = error_view(413, f"request larger than {MAX_REQUEST_BYTES // 2**20} MB", "files")
+    except InputError as exc:
+        view = error_view(400, exc.message, exc.param)
+    response = render(request, _strip_thumbnails(request, view))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _strip_thumbnails(request: flask.Request, view: View) -> View:
+    """JSON answers carry no thumbnails; the HTML page shows them."""
+    from .render import wants_json
+
+    if view.status == 200 and wants_json(request):
+        view.data["files"] = [
+            {k: v for k, v in f.items() if k != "thumbnail"} for f in view.data["files"]
+        ]
+    return view
+
+
+@page
+def image_classify_classes(q: Params) -> View:
+    classifier = adapters.classifier()
+    labels = [
+        {"label": label, "image_search": url("image_search", description=label)}
+        for label in classifier.spec.labels
+    ]
+    data = {"model": classifier.model, "count": len(labels), "classes": labels}
+    return View("image_classify_classes.html", "Classes the model knows", data)
