@@ -68,6 +68,7 @@ def demo_env(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("OIE_DUCKDB_PATH", str(copy))
     monkeypatch.setenv("OIE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("OIE_BASE_URL", raising=False)
+    monkeypatch.setenv("OIE_ASSETS", str(assets_dir()))
     adapters.reset()
     yield copy
     adapters.reset()

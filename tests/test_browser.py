@@ -59,3 +59,16 @@ def test_image_search_form_shows_results(page, base_url: str) -> None:  # type: 
 def test_bad_input_shows_a_message(page, base_url: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(base_url + "/image_search?description=Cat&image_limit=5000")
     assert "image_limit must be a whole number from 1 to 1000" in page.content()
+
+
+def test_upload_form_classifies_a_photo(page, base_url: str, assets: Path) -> None:  # type: ignore[no-untyped-def]
+    page.goto(base_url + "/")
+    form = page.locator("#image_classify-form")
+    form.locator("input[type=file]").set_input_files(
+        [str(assets / "images" / "parrot.jpg"), str(assets / "images" / "hot_dog.jpg")]
+    )
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#results")
+    rows = page.locator("#results tr")
+    assert rows.count() == 3
+    assert "macaw" in rows.nth(1).inner_text() and "hotdog" in rows.nth(2).inner_text()

@@ -25,6 +25,8 @@ FF = Path(sys.executable).parent / "functions-framework"
         ("image_search", "description=Cat&image_limit=2"),
         ("image_search_multiple", "descriptions=Cat,Dog&image_limit=2"),
         ("relation_search", "relation=plays&image_limit=2"),
+        ("image_classify_classes", ""),
+        ("image_classify", ""),
     ],
 )
 def test_function_runs_alone(demo_env: Path, name: str, query: str) -> None:
