@@ -15,7 +15,7 @@ from werkzeug.test import Client
 from oie import adapters
 from oie.classify.classifier import Classifier
 from oie.classify.images import RejectedImage, decode
-from oie.classify.model import ModelError, load_spec
+from oie.classify.model import ModelError, ModelSpec, load_spec
 from oie.cli import main
 
 MODEL = "models/mobilenet_v2_1.0_224_quant.tflite"
@@ -272,3 +272,73 @@ def test_cli_classify(
         sum(",1," in line for line in lines) == 11
     )  # every photo but face.jpg has a class >= 0.25
     adapters.reset()
+
+
+def spec_with(output_dtype: object, quant: tuple[float, int]) -> ModelSpec:
+    """A model description with three float-input classes and the given output tensor."""
+    import numpy as np
+
+    return ModelSpec(Path("m.tflite"), b"", ("a", "b", "c"), (4, 4), np.float32, (0.0, 0),
+                     quant, np.dtype(output_dtype).type)  # fmt: skip
+    return replace(base)
+
+
+def test_outputs_of_every_kind_become_probabilities() -> None:
+    import numpy as np
+
+    logits = spec_with(np.float32, (0.0, 0)).to_scores(np.array([[2.0, -1.0, 0.5]]))
+    assert abs(float(logits.sum()) - 1.0) < 1e-6 and logits.argmax() == 0  # softmax
+    sigmoid = spec_with(np.float32, (0.0, 0)).to_scores(np.array([[0.9, 0.8, 0.1]]))
+    assert sigmoid.tolist() == pytest.approx([0.9, 0.8, 0.1])  # multi-label: kept as they are
+    uint8 = spec_with(np.uint8, (1 / 256, 0)).to_scores(np.array([[128, 64, 0]], dtype=np.uint8))
+    assert uint8.tolist() == [0.5, 0.25, 0.0]
+    int8 = spec_with(np.int8, (1 / 256, -128)).to_scores(np.array([[0, -128, 127]], dtype=np.int8))
+    assert int8.tolist() == pytest.approx([0.5, 0.0, 255 / 256])
+
+
+def test_float_input_is_normalised() -> None:
+    import numpy as np
+
+    pixels = np.array([[[0, 127, 255]]], dtype=np.uint8)
+    out = spec_with(np.float32, (0.0, 0)).to_input(pixels)
+    assert out.dtype == np.float32 and out.shape == (1, 1, 1, 3)
+    assert out.reshape(-1).tolist() == pytest.approx([-1.0, -0.5 / 127.5, 1.0])
+
+
+def test_default_model_is_downloaded_and_checked(
+    tmp_path: Path, assets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import http.server
+    import threading
+
+    from oie import settings
+    from oie.classify import sources
+    from oie.dataset.sources import DownloadFailed
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "model.tflite").write_bytes((assets / MODEL).read_bytes())
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):  # type: ignore[no-untyped-def]
+            super().__init__(*a, directory=str(served), **kw)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/model.tflite"
+        monkeypatch.setattr(sources, "DEFAULT_MODEL_URL", url)
+        s = settings.Settings(data_dir=tmp_path / "data", assets=None)
+        path = sources.model_path(s)
+        assert path.read_bytes() == (assets / MODEL).read_bytes()
+        assert load_spec(path).labels[0] == "background"  # labels embedded in the model
+        path.unlink()
+        monkeypatch.setattr(sources, "DEFAULT_MODEL_SHA256", "0" * 64)
+        with pytest.raises(DownloadFailed, match="sha256"):
+            sources.model_path(s)
+        assert not path.exists()
+    finally:
+        server.shutdown()
