@@ -280,7 +280,6 @@ def spec_with(output_dtype: object, quant: tuple[float, int]) -> ModelSpec:
 
     return ModelSpec(Path("m.tflite"), b"", ("a", "b", "c"), (4, 4), np.float32, (0.0, 0),
                      quant, np.dtype(output_dtype).type)  # fmt: skip
-    return replace(base)
 
 
 def test_outputs_of_every_kind_become_probabilities() -> None:
