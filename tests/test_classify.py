@@ -17,6 +17,7 @@ from oie.classify.classifier import Classifier
 from oie.classify.images import RejectedImage, decode
 from oie.classify.model import ModelError, ModelSpec, load_spec
 from oie.cli import main
+from tests.support.servers import serving_folder
 
 MODEL = "models/mobilenet_v2_1.0_224_quant.tflite"
 
@@ -307,9 +308,6 @@ def test_float_input_is_normalised() -> None:
 def test_default_model_is_downloaded_and_checked(
     tmp_path: Path, assets: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import http.server
-    import threading
-
     from oie import settings
     from oie.classify import sources
     from oie.dataset.sources import DownloadFailed
@@ -318,17 +316,8 @@ def test_default_model_is_downloaded_and_checked(
     served.mkdir()
     (served / "model.tflite").write_bytes((assets / MODEL).read_bytes())
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):  # type: ignore[no-untyped-def]
-            super().__init__(*a, directory=str(served), **kw)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/model.tflite"
+    with serving_folder(served) as base:
+        url = base + "model.tflite"
         monkeypatch.setattr(sources, "DEFAULT_MODEL_URL", url)
         s = settings.Settings(data_dir=tmp_path / "data", assets=None)
         path = sources.model_path(s)
@@ -339,5 +328,3 @@ def test_default_model_is_downloaded_and_checked(
         with pytest.raises(DownloadFailed, match="sha256"):
             sources.model_path(s)
         assert not path.exists()
-    finally:
-        server.shutdown()
