@@ -1,6 +1,7 @@
 """HTTP function `image_classify`: POST photos (multipart `files`), get their classes."""
 
 import functions_framework
+
 from oie.web import uploads
 
 

@@ -1,6 +1,7 @@
 """HTTP function `image_classify_classes`: the classes the TFLite model knows."""
 
 import functions_framework
+
 from oie.web import uploads
 
 

@@ -170,5 +170,134 @@ def demo(ctx: click.Context, host: str, port: int) -> None:
     ctx.invoke(serve, host=host, port=port)
 
 
+@main.command("evaluate")
+@click.argument("csv_file", metavar="CSV",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Top-1 counts when its score is at least this; else (none).")  # fmt: skip
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw the confusion matrix as a heat map in this PNG file.")  # fmt: skip
+@click.option("--output", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)  # fmt: skip
+@click.option("--workers", type=click.IntRange(1, 64), default=os.cpu_count() or 1,
+              show_default="number of cores")  # fmt: skip
+def evaluate_(csv_file: Path, threshold: float, plot_path: Path | None, fmt: str,
+              workers: int) -> None:  # fmt: skip
+    """Per-class precision and recall and a confusion matrix, as AutoML's evaluation page.
+
+    CSV rows are `path,label` (an optional first row `path,label` is a header); a relative
+    path is relative to the CSV's folder. A file's predicted class is the model's top-1
+    label if its score is at least --threshold, else (none); one that is none of the true
+    classes is (other). Labels compare case-insensitively, `_` as a space, and a model
+    label that is a comma list ("hotdog, hot dog, red hot") matches a true label equal to
+    the whole or to any one part ("hot dog"). Files that cannot be read or are no image
+    are counted and listed, not scored; the exit status is then 1.
+    """
+    import json
+    from collections.abc import Iterable
+
+    from tqdm import tqdm
+
+    from .classify import evaluate as ev
+    from .classify.classifier import Outcome
+    from .classify.model import ModelError
+
+    try:
+        examples = ev.read_examples(csv_file)
+        classifier = adapters.classifier()
+    except (ev.EvaluationInputError, ModelError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    def progress(outcomes: Iterable[Outcome], total: int) -> Iterable[Outcome]:
+        return tqdm(outcomes, total=total, unit="img", disable=None, file=sys.stderr)
+
+    result = ev.evaluate(classifier, examples, threshold, workers, progress)
+    if fmt == "json":
+        click.echo(json.dumps(ev.to_json(result), indent=2))
+    else:
+        click.echo(ev.render_text(result))
+    if plot_path is not None:
+        ev.plot(result, plot_path)
+        click.echo(f"plot: {plot_path}", err=True)
+    if result.rejected:
+        sys.exit(1)
+
+
+def _split_option(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    from .dataset.automl import parse_split
+
+    try:
+        return parse_split(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from exc
+
+
+@main.command("automl-csv")
+@click.option("--classes", "names", required=True, metavar="A,B,...",
+              help="Class names, comma-separated, e.g. Man,Guitar,Table.")  # fmt: skip
+@click.option("--per-class", type=click.IntRange(min=3), default=100, show_default=True,
+              help="Images per class (all it has, when fewer).")  # fmt: skip
+@click.option("--split", default="80/10/10", show_default=True, callback=_split_option,
+              help="TRAIN/VALIDATION/TEST percentages, three integers summing to 100.")  # fmt: skip
+@click.option("--seed", type=int, required=True, help="Same seed, same data: same CSV.")
+@click.option("--bucket-uri", default="gs://bdcc_open_images_dataset/images", show_default=True,
+              help="Folder of the <ImageId>.jpg files.")  # fmt: skip
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the CSV here (default: standard output).")  # fmt: skip
+def automl_csv(names: str, per_class: int, split: tuple[int, int, int], seed: int,
+               bucket_uri: str, output: Path | None) -> None:  # fmt: skip
+    """An AutoML Vision CSV: random images per class, split TRAIN/VALIDATION/TEST.
+
+    Rows are `SET,BUCKET-URI/<ImageId>.jpg,Label`, no header; a label is the class name
+    with anything but letters and digits as `_` (an exported model shows `_` as spaces).
+    Images are drawn at random, reproducibly from --seed. An image carrying two of the
+    classes is listed ONCE, under one class: classes are drawn rarest first, and an image
+    drawn for a rarer class is left out of the commoner classes' pools, so no image lands
+    in two sets (no leak between TRAIN and TEST). Overlaps resolved, and classes with fewer
+    images than --per-class, are reported on standard error.
+    """
+    import csv
+
+    from .dataset import automl
+    from .warehouse import WarehouseError
+
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if not wanted:
+        raise click.BadParameter("name at least one class", param_hint="--classes")
+    try:
+        catalog = adapters.explorer().catalog
+        classes = automl.resolve(catalog, wanted)
+        made = automl.plan(adapters.warehouse(), classes, per_class, split, seed, bucket_uri)
+    except automl.UnknownClasses as exc:
+        raise click.UsageError(exc.describe()) from exc
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except WarehouseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for d in made.draws:
+        counts = ", ".join(f"{s} {n}" for s, n in zip(automl.SETS, d.counts, strict=True))
+        named = d.info.description + ("" if d.label == d.info.description else f" ({d.label})")
+        click.echo(f"{named}: {len(d.chosen)} of {d.info.num_images:,} images: {counts}",
+                   err=True)  # fmt: skip
+        if d.capped:
+            click.echo(f"  drawn from {automl.MAX_POOL:,} consecutive ImageIds from a random "
+                       "start (the class is larger)", err=True)  # fmt: skip
+        if d.short:
+            click.echo(f"  only {d.available} available (after {d.taken_earlier} taken by "
+                       f"rarer classes), fewer than --per-class {per_class}: using all",
+                       err=True)  # fmt: skip
+    click.echo(f"overlaps resolved: {made.overlaps_resolved} (images drawn for a rarer class, "
+               f"kept out of a commoner class's pool); {made.shared} listed images carry two "
+               "or more of the classes and are listed once", err=True)  # fmt: skip
+    out = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    try:
+        csv.writer(out, lineterminator="\n").writerows(made.rows)
+    finally:
+        if output:
+            out.close()
+    if output:
+        click.echo(f"wrote {len(made.rows)} rows to {output}", err=True)
+
+
 if __name__ == "__main__":
     main()
