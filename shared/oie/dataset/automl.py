@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..catalog import Catalog, ClassInfo
+from ..explore import MATCHED_LABELS
 from ..keys import MAX_KEY, MIN_KEY, image_id
 from ..warehouse import Warehouse
 
@@ -44,8 +45,6 @@ MAX_POOL = 250_000  # keys read per class at most (a few tens of MB of rows, bri
 
 CLASS_KEYS = """SELECT ImageKey FROM labels_by_label
 WHERE LabelId = @label AND ImageKey BETWEEN @lo AND @hi ORDER BY ImageKey LIMIT @n"""
-CLASSES_OF = """SELECT ImageKey, LabelId FROM labels_by_image
-WHERE ImageKey IN UNNEST(@keys) AND LabelId IN UNNEST(@labels)"""
 
 
 class UnknownClasses(LookupError):
@@ -225,7 +224,7 @@ def _shared(warehouse: Warehouse, classes: Sequence[ClassInfo], keys: set[int]) 
     if not keys or len(classes) < 2:
         return 0
     rows = warehouse.query(
-        CLASSES_OF, {"keys": sorted(keys), "labels": [c.label_id for c in classes]}
+        MATCHED_LABELS, {"keys": sorted(keys), "labels": [c.label_id for c in classes]}
     )
     per_image: dict[int, int] = {}
     for r in rows:
