@@ -7,7 +7,7 @@ PORT ?= 8080
 OIE_ASSETS ?= $(if $(wildcard ../shared/assets/openimages),../shared/assets,)
 export OIE_ASSETS
 
-.PHONY: install demo serve test test-deps lint format bench bench-full clean
+.PHONY: install demo serve test test-deps lint format bench bench-course bench-classify clean
 
 $(BIN)/oie: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,12 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install  ## course and full scale; writes bench-data/ (several GB at full scale)
+bench: install  ## explorer at course and full scale (writes bench-data/, GBs), then the classifier
 	$(BIN)/python tests/bench/run.py --scale course --scale full
+	$(BIN)/python tests/bench/classify_bench.py
+
+bench-classify: install  ## classifier throughput, peak memory, cold start vs the seed's method
+	$(BIN)/python tests/bench/classify_bench.py
 
 bench-course: install
 	$(BIN)/python tests/bench/run.py --scale course

@@ -77,8 +77,8 @@ def decode(data: bytes, size: tuple[int, int], limits: Limits = DEFAULT_LIMITS) 
     sniff(data, limits)
     try:
         image = Image.open(io.BytesIO(data))
-        if image.format == "JPEG":
-            image.draft("RGB", (size[0] * 2, size[1] * 2))
+        if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale, still >= size
+            image.draft("RGB", size)
         image.load()
         image = ImageOps.exif_transpose(image)
     except Exception as exc:  # truncated or corrupt data
