@@ -328,3 +328,29 @@ def test_default_model_is_downloaded_and_checked(
         with pytest.raises(DownloadFailed, match="sha256"):
             sources.model_path(s)
         assert not path.exists()
+
+
+def test_missing_model_is_a_clear_503(
+    upload_client: Client, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OIE_MODEL", str(tmp_path / "nowhere.tflite"))
+    adapters.reset()
+    for response in (
+        post(upload_client, [((photos / "owl.jpg").read_bytes(), "owl.jpg")]),
+        upload_client.get("/image_classify_classes?format=json"),
+    ):
+        assert response.status_code == 503
+        assert "no model file at" in response.get_json()["error"]
+    adapters.reset()
+
+
+def test_request_over_the_size_limit(
+    upload_client: Client, photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oie.web import uploads
+
+    monkeypatch.setattr(uploads, "MAX_REQUEST_BYTES", 100_000)
+    response = post(upload_client, [((photos / "parrot.jpg").read_bytes(), "parrot.jpg")])
+    assert response.status_code == 413
+    assert "request is larger than 100,000 bytes" in response.get_json()["error"]
+    assert list(adapters.blobstore().list()) == []

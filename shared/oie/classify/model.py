@@ -10,8 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import Unavailable
 
-class ModelError(RuntimeError):
+
+class ModelError(Unavailable):
     """A model or labels file that cannot be used; the message says why."""
 
 

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import Unavailable
+
 CHUNK = 1 << 16
 
 
@@ -32,8 +34,8 @@ COURSE_FILES: tuple[Asset, ...] = (
 )  # fmt: skip
 
 
-class DownloadFailed(RuntimeError):
-    pass
+class DownloadFailed(Unavailable):
+    """A file could not be fetched, or did not match its checksum; nothing was kept."""
 
 
 def sha256_of(path: Path) -> str:

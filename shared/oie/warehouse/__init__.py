@@ -10,13 +10,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import Unavailable
+
 Param = str | int | float | bool | Sequence[str] | Sequence[int]
 Row = dict[str, Any]
 # (column name, BigQuery type), e.g. ("ImageId", "STRING")
 Schema = Sequence[tuple[str, str]]
 
 
-class WarehouseError(RuntimeError):
+class WarehouseError(Unavailable):
     """The warehouse could not answer (missing table, unreachable service, ...)."""
 
 

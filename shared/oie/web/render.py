@@ -14,7 +14,7 @@ import flask
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .. import settings
-from ..warehouse import WarehouseError
+from ..errors import Unavailable
 from .params import InputError, Params
 
 log = logging.getLogger("oie.web")
@@ -95,9 +95,9 @@ def page(fn: Callable[[Params], View]) -> Handler:
                 view = fn(Params(request.args))
             except InputError as exc:
                 view = error_view(400, exc.message, exc.param)
-            except WarehouseError as exc:
-                log.error("warehouse error on %s: %s", request.full_path, exc)
-                view = error_view(503, f"The data is not available: {exc}")
+            except Unavailable as exc:
+                log.error("unavailable on %s: %s", request.full_path, exc)
+                view = error_view(503, f"Not available: {exc}")
             except Exception:
                 log.exception("failed on %s", request.full_path)
                 view = error_view(500, "Something went wrong on our side; it has been logged.")

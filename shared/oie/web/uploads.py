@@ -9,11 +9,11 @@ from typing import Any
 
 import flask
 from werkzeug.datastructures import FileStorage
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import adapters
+from ..errors import Unavailable
 from .params import InputError, Params
-from .render import View, error_view, page, render, url
+from .render import View, error_view, log, page, render, url, wants_json
 
 MAX_FILES = 32
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -73,7 +73,7 @@ def classify_uploads(files: list[FileStorage], min_confidence: float, top_k: int
     return answers
 
 
-def _classify(request: flask.Request) -> View:
+def _classify(request: flask.Request, with_thumbnails: bool) -> View:
     q = Params(request.args.to_dict() | request.form.to_dict())
     min_confidence = q.number("min_confidence", 0.25, 0.0, 1.0)
     top_k = q.integer("top_k", 0, 0, 1000) or None
@@ -82,7 +82,7 @@ def _classify(request: flask.Request) -> View:
         raise InputError("files", "send one or more images as multipart form field 'files'")
     if len(files) > MAX_FILES:
         return error_view(413, f"{len(files)} files in one request; at most {MAX_FILES}", "files")
-    answers = classify_uploads(files, min_confidence, top_k, with_thumbnails=True)
+    answers = classify_uploads(files, min_confidence, top_k, with_thumbnails)
     data = {
         "model": adapters.classifier().model,
         "min_confidence": min_confidence,
@@ -100,27 +100,25 @@ def image_classify(request: flask.Request) -> flask.Response:
         )
     if request.method != "POST":
         return render(request, error_view(405, "use POST with multipart form field 'files'"))
-    request.max_content_length = MAX_REQUEST_BYTES
     try:
-        view = _classify(request)
-    except RequestEntityTooLarge:
-        view = error_view(413, f"request larger than {MAX_REQUEST_BYTES // 2**20} MB", "files")
+        # Checked from the header, before reading: functions-framework reads the whole
+        # body after the handler, so a Flask size limit would fail there instead.
+        if (request.content_length or 0) > MAX_REQUEST_BYTES:
+            too_big = f"request is larger than {MAX_REQUEST_BYTES:,} bytes"
+            view = error_view(413, too_big, "files")
+        else:
+            view = _classify(request, with_thumbnails=not wants_json(request))
     except InputError as exc:
         view = error_view(400, exc.message, exc.param)
-    response = render(request, _strip_thumbnails(request, view))
+    except Unavailable as exc:
+        log.error("image_classify unavailable: %s", exc)
+        view = error_view(503, f"Not available: {exc}")
+    except Exception:
+        log.exception("image_classify failed")
+        view = error_view(500, "Something went wrong on our side; it has been logged.")
+    response = render(request, view)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _strip_thumbnails(request: flask.Request, view: View) -> View:
-    """JSON answers carry no thumbnails; the HTML page shows them."""
-    from .render import wants_json
-
-    if view.status == 200 and wants_json(request):
-        view.data["files"] = [
-            {k: v for k, v in f.items() if k != "thumbnail"} for f in view.data["files"]
-        ]
-    return view
 
 
 @page
