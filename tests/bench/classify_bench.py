@@ -12,8 +12,6 @@ import io
 import json
 import math
 import os
-import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -27,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
+from report import BENCH_MD, machine, write_section
 
 from oie.classify.classifier import Classifier, select
 from oie.classify.images import _to_rgb, decode, sniff
@@ -34,7 +33,6 @@ from oie.classify.model import interpreter_class, load_spec
 from oie.classify.sources import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCH_MD = ROOT / "BENCHMARKS.md"
 LARGE_SIZE = (4000, 3000)
 WORKERS = (2, 4)
 TARGET_IPS = 120.0  # typical photos, both cores
@@ -320,19 +318,8 @@ def cpu_seconds() -> tuple[float, float]:
     )
 
 
-def machine() -> str:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor() or "unknown CPU",
-    )  # fmt: skip
-    found = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
-    mem = f", {int(found.group(1)) / 2**20:.0f} GiB RAM" if found else ""
-    return (
-        f"nproc {len(os.sched_getaffinity(0))} ({cpu}){mem}, Python {platform.python_version()}, "
-        f"ai-edge-litert {version('ai-edge-litert')}, Pillow {version('pillow')}, "
-        f"numpy {np.__version__}"
-    )
+def libraries() -> list[str]:
+    return [f"{p} {version(p)}" for p in ("ai-edge-litert", "pillow", "numpy")]
 
 
 def _verdict(ok: bool) -> str:
@@ -397,23 +384,13 @@ def section(command: str, report: str, notes: str) -> str:
     return f"""<!-- bench:classify:start -->
 ## Classifier
 
-`{command}` on {datetime.date.today().isoformat()}; {machine()}.
+`{command}` on {datetime.date.today().isoformat()}; {machine(*libraries())}.
 
 {report}
 
 {notes}
 <!-- bench:classify:end -->
 """
-
-
-def write_section(text: str) -> None:
-    current = BENCH_MD.read_text() if BENCH_MD.exists() else "# Benchmarks\n"
-    block = re.compile(r"<!-- bench:classify:start -->.*?<!-- bench:classify:end -->\n?", re.S)
-    if block.search(current):
-        updated = block.sub(lambda _m: text, current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    BENCH_MD.write_text(updated)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -472,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
   machine's CPU time during the run."""
     print(f"\n{report}\n\n{notes}")
     if not args.no_write:
-        write_section(section(command, report, notes))
+        write_section("classify", section(command, report, notes))
         print(f"\nwrote the classify section of {BENCH_MD}")
     return 0
 
