@@ -155,3 +155,20 @@ def test_pages_are_the_same_on_both_warehouses(
         assert response.status_code == duck_response.status_code, url
         assert response.get_json() == duck_response.get_json(), url
     assert any(r.get_json().get("images") for r in on_duckdb)
+
+
+def test_classification_rows_on_bigquery(bq: BigQueryWarehouse, assets: Path) -> None:
+    from oie.classify.classifier import Classifier
+    from oie.classify.model import load_spec
+    from oie.pipeline.events import for_object
+    from oie.pipeline.runner import Runner
+
+    classifier = Classifier(load_spec(assets / "models" / "mobilenet_v2_1.0_224_quant.tflite"))
+    photo = (assets / "images" / "parrot.jpg").read_bytes()
+    runner = Runner("tflite", lambda: classifier, lambda request: photo, bq)
+    request = for_object("bucket", "a b/parrot.jpg", "3", event_id="e")
+    assert runner.handle(request) == "ok"
+    assert runner.handle(request) == "duplicate"
+    [row] = bq.query("SELECT request_key, status, labels, classified_at FROM classifications")
+    assert row["request_key"] == "bucket/a b/parrot.jpg#3" and row["status"] == "ok"
+    assert row["labels"][0]["label"] == "macaw" and row["labels"][0]["score"] > 0.9

@@ -12,6 +12,7 @@ from .warehouse import Warehouse
 
 if TYPE_CHECKING:  # the query functions must not import Pillow, numpy or TFLite
     from .classify.classifier import Classifier
+    from .pipeline.runner import Runner
     from .storage import BlobStore
 
 
@@ -57,12 +58,24 @@ def blobstore() -> BlobStore:
     return FolderStore(s.bucket_folder, s.bucket)
 
 
+@cache
+def runner(classifier_name: str) -> Runner:
+    """The pipeline runner for one classifier ("tflite")."""
+    from .pipeline.handlers import fetch
+    from .pipeline.runner import Runner
+
+    labelers = {"tflite": classifier}
+    if classifier_name not in labelers:
+        raise ValueError(f"unknown classifier {classifier_name!r}; known: {sorted(labelers)}")
+    return Runner(classifier_name, labelers[classifier_name], fetch, warehouse())
+
+
 def reset() -> None:
     """Close and forget the clients (tests, and after an import in the same process)."""
     if warehouse.cache_info().currsize:
         close = getattr(warehouse(), "close", None)
         if close:
             close()
-    for made in (explorer, warehouse, classifier, blobstore):
+    for made in (explorer, warehouse, classifier, blobstore, runner):
         made.cache_clear()
     settings_mod.get.cache_clear()

@@ -37,6 +37,15 @@ class Warehouse(Protocol):
         """Replace `table` with a query's rows, stored sorted (DuckDB) or clustered (BigQuery)."""
         ...
 
+    def create_table(self, table: str, columns: str, partition_by: str = "",
+                     cluster_by: Sequence[str] = ()) -> None:  # fmt: skip
+        """Create `table` unless it exists; `columns` in BigQuery DDL (`a STRING, ...`)."""
+        ...
+
+    def append(self, table: str, rows: Sequence[Row], row_ids: Sequence[str]) -> None:
+        """Append rows; `row_ids` let BigQuery drop a retried insert (best effort)."""
+        ...
+
     def row_count(self, table: str) -> int | None:
         """Rows in `table`, or None when it does not exist."""
         ...

@@ -34,6 +34,10 @@ def query_parameters(params: Mapping[str, Param]) -> list[Any]:
     return out
 
 
+def _jsonable(row: Row) -> Row:
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
+
+
 class BigQueryWarehouse:
     """Queries run with `query_and_wait`; unqualified tables resolve to the dataset."""
 
@@ -109,6 +113,25 @@ class BigQueryWarehouse:
         self.client.query_and_wait(
             f"CREATE OR REPLACE TABLE `{self.dataset_id}.{table}`{cluster} AS {select}"
         )
+
+    def create_table(self, table: str, columns: str, partition_by: str = "",
+                     cluster_by: Sequence[str] = ()) -> None:  # fmt: skip
+        self.ensure_dataset()
+        ddl = f"CREATE TABLE IF NOT EXISTS `{self.dataset_id}.{table}` ({columns})"
+        if partition_by:
+            ddl += f" PARTITION BY {partition_by}"
+        if cluster_by:
+            ddl += f" CLUSTER BY {', '.join(cluster_by)}"
+        self.client.query_and_wait(ddl)
+
+    def append(self, table: str, rows: Sequence[Row], row_ids: Sequence[str]) -> None:
+        if not rows:
+            return
+        errors = self.client.insert_rows_json(
+            f"{self.dataset_id}.{table}", [_jsonable(r) for r in rows], row_ids=list(row_ids)
+        )
+        if errors:
+            raise WarehouseError(f"insert into {table} failed: {errors[:3]}")
 
     def row_count(self, table: str) -> int | None:
         from google.api_core import exceptions

@@ -89,6 +89,18 @@ class DuckDBWarehouse:
             f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ({select}){order}"
         )
 
+    def create_table(self, table: str, columns: str, partition_by: str = "",
+                     cluster_by: Sequence[str] = ()) -> None:  # fmt: skip
+        self._cursor().execute(to_duckdb(f"CREATE TABLE IF NOT EXISTS {table} ({columns})"))
+
+    def append(self, table: str, rows: Sequence[Row], row_ids: Sequence[str]) -> None:
+        if not rows:
+            return
+        names = list(rows[0])
+        marks = ", ".join(f"${i + 1}" for i in range(len(names)))
+        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"
+        self._cursor().executemany(sql, [[row[n] for n in names] for row in rows])
+
     def row_count(self, table: str) -> int | None:
         found = self._cursor().execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = $t", {"t": table}

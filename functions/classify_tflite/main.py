@@ -1,0 +1,11 @@
+"""CloudEvent function `classify_tflite`: classify a new object or a requested image with
+the TFLite model and append the result to `classifications`."""
+
+import functions_framework
+
+from oie.pipeline.handlers import handle_event
+
+
+@functions_framework.cloud_event
+def classify_tflite(cloud_event):
+    handle_event(cloud_event, "tflite")

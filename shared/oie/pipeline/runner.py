@@ -1,0 +1,119 @@
+"""Classify one request and append its row to `classifications`, exactly once per key.
+
+Permanent problems (not an image, object gone) become a `rejected` row and the event is
+acknowledged; transient ones (the warehouse or a fetch failing for now) raise, so the
+platform delivers the event again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from ..classify.images import RejectedImage
+from ..logs import log
+from ..warehouse import Warehouse
+from .events import ClassifyRequest
+
+TABLE = "classifications"
+COLUMNS = """request_key STRING, source_uri STRING, bucket STRING, object STRING,
+  generation STRING, image_id STRING, classifier STRING, model STRING,
+  labels ARRAY<STRUCT<label STRING, score FLOAT64, mid STRING>>, status STRING,
+  error STRING, event_id STRING, classified_at TIMESTAMP, latency_ms FLOAT64"""
+SEEN = """SELECT status FROM classifications
+WHERE request_key = @key AND classifier = @classifier AND model = @model LIMIT 1"""
+MAX_EVENT_AGE = timedelta(hours=24)
+STORED_TOP_K, STORED_MIN_SCORE = 10, 0.01
+
+
+class Labeler(Protocol):
+    model: str
+
+    def classify(self, data: bytes, min_confidence: float = ..., top_k: int | None = ...
+                 ) -> tuple[Any, ...]: ...  # fmt: skip
+
+
+class ObjectGone(LookupError):
+    """The thing to classify no longer exists: permanent."""
+
+
+Fetch = Callable[[ClassifyRequest], bytes]
+
+
+def fetch_url(url: str, timeout: float = 20.0) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        if exc.code in (403, 404, 410):
+            raise ObjectGone(f"{url}: HTTP {exc.code}") from exc
+        raise
+
+
+def row_id(request: ClassifyRequest, classifier: str, model: str) -> str:
+    return hashlib.sha256(f"{request.key}|{classifier}|{model}".encode()).hexdigest()
+
+
+class Runner:
+    """Classifies requests with one labeler into one warehouse; thread-safe."""
+
+    def __init__(
+        self,
+        classifier: str,
+        labeler: Callable[[], Labeler],
+        fetch: Fetch,
+        warehouse: Warehouse,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.classifier = classifier
+        self._labeler, self._fetch, self.warehouse, self._clock = labeler, fetch, warehouse, clock
+        self._lock = threading.Lock()
+        self._table_ready = False
+
+    def _ensure_table(self) -> None:
+        if not self._table_ready:
+            self.warehouse.create_table(TABLE, COLUMNS, "DATE(classified_at)",
+                                        ("classifier", "object"))  # fmt: skip
+            self._table_ready = True
+
+    def handle(self, request: ClassifyRequest) -> str:
+        """Classify unless already done; returns ok, rejected, duplicate or stale."""
+        fields = {"event_id": request.event_id, "key": request.key, "classifier": self.classifier}
+        now = self._clock()
+        if request.event_time and now - request.event_time > MAX_EVENT_AGE:
+            log("WARNING", "event too old, dropped", **fields, event_time=request.event_time)
+            return "stale"
+        labeler = self._labeler()
+        params = {"key": request.key, "classifier": self.classifier, "model": labeler.model}
+        with self._lock:
+            self._ensure_table()
+            if self.warehouse.query(SEEN, params):
+                log("INFO", "already classified", **fields)
+                return "duplicate"
+            started = time.perf_counter()
+            labels: list[dict[str, Any]] = []
+            error = None
+            try:
+                found = labeler.classify(self._fetch(request), STORED_MIN_SCORE, STORED_TOP_K)
+                labels = [{"label": p.label, "score": p.score, "mid": getattr(p, "mid", None)}
+                          for p in found]  # fmt: skip
+            except (RejectedImage, ObjectGone) as exc:
+                error = str(exc)
+            status = "rejected" if error else "ok"
+            row = {
+                "request_key": request.key, "source_uri": request.source_uri,
+                "bucket": request.bucket, "object": request.object,
+                "generation": request.generation, "image_id": request.image_id,
+                "classifier": self.classifier, "model": labeler.model, "labels": labels,
+                "status": status, "error": error, "event_id": request.event_id,
+                "classified_at": now, "latency_ms": (time.perf_counter() - started) * 1000,
+            }  # fmt: skip
+            self.warehouse.append(TABLE, [row], [row_id(request, self.classifier, labeler.model)])
+        log("INFO", f"classified: {status}", **fields, error=error, labels=len(labels))
+        return status
