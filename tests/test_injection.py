@@ -37,6 +37,18 @@ ENDPOINTS = {
     "classes": ["limit", "offset"],
     "relations": ["format"],
     "index": ["anything"],
+    "results": [
+        "key",
+        "classifier",
+        "status",
+        "prefix",
+        "label",
+        "min_score",
+        "since",
+        "until",
+        "limit",
+        "offset",
+    ],
 }
 BASE = {
     "image_info": {"image_id": "0041c772f8b9aef6"},
@@ -46,6 +58,7 @@ BASE = {
     "classes": {},
     "relations": {},
     "index": {},
+    "results": {},
 }
 
 

@@ -146,3 +146,43 @@ def test_transient_failure_raises_for_a_retry(fn: Client, photo: str,
         assert send(fn, finalized(photo)) == 500
     assert send(fn, finalized(photo)) in (200, 204)  # the redelivery succeeds
     assert len(rows()) == 1
+
+
+def test_results_page(fn: Client, host_app, assets: Path) -> None:  # type: ignore[no-untyped-def]
+    web = Client(host_app)
+    empty = web.get("/results?format=json")
+    assert empty.status_code == 200 and empty.get_json()["results"] == []
+    store = adapters.blobstore()
+    for name in ("parrot.jpg", "hot_dog.jpg", "owl.jpg"):
+        store.put(f"drop/{name}", (assets / "images" / name).read_bytes())
+        assert send(fn, finalized(f"drop/{name}", event_id=name)) in (200, 204)
+    store.put("other/notes.jpg", b"text")
+    assert send(fn, finalized("other/notes.jpg")) in (200, 204)
+
+    def get(query: str, status: int = 200) -> dict[str, Any]:
+        response = web.get(f"/results?format=json&{query}")
+        assert response.status_code == status, response.get_data(as_text=True)
+        return response.get_json()
+
+    assert get("")["count"] == 4
+    assert [r["object"] for r in get("label=MACAW")["results"]] == ["drop/parrot.jpg"]
+    assert [r["object"] for r in get("label=hot&min_score=0.5")["results"]] == ["drop/hot_dog.jpg"]
+    assert get("label=macaw&min_score=1")["results"] == []
+    assert {r["object"] for r in get("prefix=drop/")["results"]} == {
+        "drop/parrot.jpg", "drop/hot_dog.jpg", "drop/owl.jpg"
+    }  # fmt: skip
+    [bad] = get("status=rejected")["results"]
+    assert bad["object"] == "other/notes.jpg" and "not an image" in bad["error"]
+    assert get("classifier=vision")["results"] == []
+    assert get("until=2000-01-01")["results"] == []
+    page1 = get("limit=3")
+    page2 = web.get(page1["next"] + "&format=json").get_json()
+    assert len(page1["results"]) == 3 and len(page2["results"]) == 1
+    one = get(f"key={BUCKET}/drop/parrot.jpg%231")
+    assert [r["classifier"] for r in one["results"]] == ["tflite"]
+    assert one["image"].startswith("data:image/jpeg;base64,")
+    html = web.get(f"/results?key={BUCKET}/drop/parrot.jpg%231").get_data(as_text=True)
+    assert "macaw" in html and "data:image/jpeg;base64," in html
+    for query, param in [("classifier=x", "classifier"), ("since=yesterday", "since"),
+                         ("min_score=2", "min_score"), ("limit=0", "limit")]:  # fmt: skip
+        assert get(query, 400)["param"] == param

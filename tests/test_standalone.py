@@ -27,6 +27,7 @@ FF = Path(sys.executable).parent / "functions-framework"
         ("relation_search", "relation=plays&image_limit=2"),
         ("image_classify_classes", ""),
         ("image_classify", ""),
+        ("results", "limit=2"),
     ],
 )
 def test_function_runs_alone(demo_env: Path, name: str, query: str) -> None:

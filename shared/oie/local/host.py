@@ -23,6 +23,7 @@ HTTP_FUNCTIONS = (
     "relation_search",
     "image_classify",
     "image_classify_classes",
+    "results",
 )
 
 

@@ -7,12 +7,13 @@ Adapters: `duckdb_adapter.DuckDBWarehouse` (local) and `bigquery_adapter.BigQuer
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import Unavailable
 
-Param = str | int | float | bool | Sequence[str] | Sequence[int]
+Param = str | int | float | bool | datetime | Sequence[str] | Sequence[int]
 Row = dict[str, Any]
 # (column name, BigQuery type), e.g. ("ImageId", "STRING")
 Schema = Sequence[tuple[str, str]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ def _scalar_type(value: object) -> str:
         return "INT64"
     if isinstance(value, float):
         return "FLOAT64"
+    if isinstance(value, datetime):
+        return "TIMESTAMP"
     return "STRING"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from ..explore import Cursor
 
@@ -88,6 +89,17 @@ class Params:
         if len(items) > max_items:
             raise InputError(name, f"{name} takes at most {max_items} class names")
         return items
+
+    def timestamp(self, name: str, default: datetime) -> datetime:
+        """An ISO 8601 date or time; without a zone, UTC."""
+        raw = self.args.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise InputError(name, f"{name} must be an ISO date or time, got {raw!r}") from None
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     def cursor(self, name: str, tiered: bool = False) -> Cursor | None:
         raw = self.args.get(name, "").strip()

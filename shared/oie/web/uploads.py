@@ -20,7 +20,7 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024
 UPLOAD_PREFIX = "uploads/"
 
 
-def _thumbnail(data: bytes) -> str | None:
+def thumbnail(data: bytes) -> str | None:
     """A small JPEG data URL of an upload, for the page (uploads are never made public)."""
     from PIL import Image, ImageOps
 
@@ -66,7 +66,7 @@ def classify_uploads(files: list[FileStorage], min_confidence: float, top_k: int
             ]  # fmt: skip
             answer["stored"] = store_upload(data, name)
             if with_thumbnails:
-                answer["thumbnail"] = _thumbnail(data)
+                answer["thumbnail"] = thumbnail(data)
         else:
             answer["error"] = outcome.error
         answers.append(answer)

@@ -1,0 +1,328 @@
+"""Label images with Cloud Vision (LABEL_DETECTION): the second Labeler beside TFLite.
+
+Same call shape as the TFLite `Classifier`: `classify(data, min_confidence, top_k)` gives
+predictions best first, `model` names the model, `outcome()` turns a rejection into an
+`Outcome`. Each label is a `VisionLabel`, a `Prediction` that also carries the Open Images
+label id (`mid`, e.g. "/m/01yrx" for Cat) and the API's topicality.
+
+Errors, as the architecture asks:
+
+- `RejectedImage` (permanent, never retry): not an image, a format Cloud Vision does not
+  take (checked locally with `sniff`, before any call), or the API's own verdict about the
+  image (per-image status INVALID_ARGUMENT, e.g. "Bad image data.", or an HTTP 400).
+- `VisionUnavailable` (an `Unavailable`, so HTTP entry points answer 503): no credentials,
+  quota (429), server errors (5xx), timeouts, connection errors. `transient` says whether
+  trying again later can help; event functions must *raise* on transient errors so the
+  platform redelivers the event. The google.api_core / requests exception is `__cause__`.
+
+The client is google-cloud-vision's `ImageAnnotatorClient`, created lazily once per process
+per endpoint (behind a lock) and shared by threads. Credentials are Application Default
+Credentials only. `OIE_VISION_ENDPOINT` points the client at another endpoint: a plain
+`http://host:port` (or `host:port`) one is a local fake or emulator and gets anonymous
+credentials; an `https://` one (e.g. a regional endpoint) still uses ADC.
+
+The REST transport is used everywhere, so production runs the very code path the tests run
+against the local fake. The library's default retry (up to 600 s on 503) is replaced by a
+short one; pass `retry=None` to fail on the first error.
+
+google-cloud-vision is imported only inside functions: this module imports without it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, ImageOps
+
+from ..errors import Unavailable
+from .classifier import Outcome, Prediction
+from .images import DEFAULT_LIMITS, Limits, RejectedImage, _to_rgb, sniff
+
+MODEL = "cloud-vision"
+ENDPOINT_ENV = "OIE_VISION_ENDPOINT"
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+
+# Formats the API takes (https://cloud.google.com/vision/docs/supported-files), as Pillow
+# names them; PDF and RAW are not images Pillow opens. MPO is a JPEG with extra frames.
+SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP", "ICO", "TIFF"})
+
+# The API takes at most 10 MB of JSON per request; base64 grows the bytes by 4/3. Larger
+# files are sent as a downscaled JPEG (label detection needs only ~640x480 anyway).
+MAX_UPLOAD_BYTES = 7_500_000
+SHRINK_SIDE = 2048
+
+MAX_RESULTS = 50  # labels asked for when top_k is None (the API's own default is 10)
+TIMEOUT_S = 30.0  # the whole call, retries included
+
+# google.rpc.Code of a per-image error: about the image (permanent) or worth a retry.
+PERMANENT_CODES = frozenset({3, 11})  # INVALID_ARGUMENT, OUT_OF_RANGE
+TRANSIENT_CODES = frozenset({2, 4, 8, 10, 13, 14})  # UNKNOWN, DEADLINE_EXCEEDED,
+# RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE
+
+
+class VisionUnavailable(Unavailable):
+    """Cloud Vision cannot answer now; `transient` says whether a retry can help."""
+
+    def __init__(self, message: str, transient: bool = True):
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class VisionLabel(Prediction):
+    """A Prediction with the Open Images label id (`mid`) and the API's topicality."""
+
+    mid: str = ""
+    topicality: float = 0.0
+
+
+_DEFAULT = object()  # "use the labeler's short default retry"
+_lock = threading.Lock()
+_clients: dict[str, Any] = {}
+_adc: list[tuple[Any, str | None] | None] = []  # [] = not looked up; [None] = none found
+
+
+def configured_endpoint() -> str:
+    return os.environ.get(ENDPOINT_ENV, "").strip()
+
+
+def _is_local(endpoint: str) -> bool:
+    """A fake or emulator: plain http, anonymous credentials."""
+    return bool(endpoint) and not endpoint.startswith("https://")
+
+
+def _application_default_credentials() -> tuple[Any, str | None] | None:
+    """google.auth.default(), looked up once per process (it may probe a metadata server)."""
+    with _lock:
+        if not _adc:
+            try:
+                import google.auth
+                from google.auth.exceptions import GoogleAuthError
+            except ImportError:
+                _adc.append(None)
+            else:
+                try:
+                    _adc.append(google.auth.default(scopes=list(SCOPES)))
+                except GoogleAuthError:  # DefaultCredentialsError and malformed files
+                    _adc.append(None)
+        return _adc[0]
+
+
+def credentials_available(endpoint: str | None = None) -> bool:
+    """True when a call can be attempted: ADC found, or a local (http) endpoint configured.
+
+    Offline and cached per process, so callers can answer "needs Google credentials" (503)
+    cheaply. `reset()` forgets the answer.
+    """
+    endpoint = configured_endpoint() if endpoint is None else endpoint
+    return _is_local(endpoint) or _application_default_credentials() is not None
+
+
+def reset() -> None:
+    """Forget the clients and the credentials lookup (tests, or after `gcloud auth ...`)."""
+    with _lock:
+        _clients.clear()
+        _adc.clear()
+
+
+def _client(endpoint: str) -> Any:
+    client = _clients.get(endpoint)
+    if client is not None:
+        return client
+    credentials = None
+    if not _is_local(endpoint):
+        adc = _application_default_credentials()
+        if adc is None:
+            raise VisionUnavailable(
+                "Cloud Vision needs Google credentials (Application Default Credentials: "
+                "run `gcloud auth application-default login`, or run on Google Cloud)",
+                transient=False,
+            )
+        credentials = adc[0]
+    with _lock:
+        client = _clients.get(endpoint)
+        if client is None:
+            from google.api_core.client_options import ClientOptions
+            from google.cloud import vision
+
+            url = endpoint
+            if _is_local(endpoint):
+                from google.auth.credentials import AnonymousCredentials
+
+                credentials = AnonymousCredentials()
+                url = endpoint if "://" in endpoint else f"http://{endpoint}"
+            client = vision.ImageAnnotatorClient(
+                credentials=credentials,
+                transport="rest",
+                client_options=ClientOptions(api_endpoint=url or None),
+            )
+            _clients[endpoint] = client
+        return client
+
+
+def default_retry() -> Any:
+    """A short retry of 503 and deadline errors: ~4 tries within 5 s, not 600 s."""
+    from google.api_core import exceptions as core
+    from google.api_core.retry import Retry, if_exception_type
+
+    return Retry(
+        predicate=if_exception_type(core.ServiceUnavailable, core.DeadlineExceeded),
+        initial=0.2,
+        maximum=2.0,
+        multiplier=2.0,
+        timeout=5.0,
+    )
+
+
+def _failure(exc: Exception) -> Exception | None:
+    """What a failed call means for us, or None when the exception is not one we know."""
+    from google.api_core import exceptions as core
+
+    if isinstance(exc, core.RetryError):
+        return VisionUnavailable(f"Cloud Vision kept failing: {exc.cause or exc}")
+    if isinstance(exc, core.BadRequest):  # 400: the request (the one image) is refused
+        return RejectedImage(exc.message or str(exc))
+    if isinstance(exc, core.ServerError | core.TooManyRequests):
+        return VisionUnavailable(f"Cloud Vision is unavailable: {exc}")
+    if isinstance(exc, core.GoogleAPICallError):  # 401, 403, 404: configuration
+        return VisionUnavailable(f"Cloud Vision refused the call: {exc}", transient=False)
+    try:
+        import requests
+        from google.auth import exceptions as auth
+    except ImportError:  # pragma: no cover - both come with google-api-core
+        return None
+    if isinstance(exc, auth.RefreshError):
+        retryable = bool(getattr(exc, "retryable", False))
+        return VisionUnavailable(f"cannot refresh Google credentials: {exc}", retryable)
+    if isinstance(exc, requests.RequestException | auth.TransportError):
+        return VisionUnavailable(f"cannot reach Cloud Vision: {exc}")
+    return None
+
+
+def _shrink(data: bytes, side: int = SHRINK_SIDE) -> bytes:
+    """A JPEG at most `side` pixels on its long side, upright, for uploads over the limit."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        if image.format == "JPEG":
+            image.draft("RGB", (side, side))
+        image.load()
+        image = _to_rgb(ImageOps.exif_transpose(image))
+    except Exception as exc:  # truncated or corrupt data
+        raise RejectedImage(f"cannot decode image: {exc}") from exc
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+class VisionLabeler:
+    """Cloud Vision label detection with the TFLite classifier's call shape; thread-safe."""
+
+    model = MODEL
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        retry: Any = _DEFAULT,
+        timeout: float | None = TIMEOUT_S,
+        max_results: int = MAX_RESULTS,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    ):
+        """`endpoint` defaults to $OIE_VISION_ENDPOINT ("" = the real API).
+
+        `retry`: a google.api_core Retry, None for a single try, or the short default.
+        `timeout`: seconds for the whole call, retries included.
+        """
+        self.endpoint = configured_endpoint() if endpoint is None else endpoint.strip()
+        self.limits = limits
+        self._retry = retry
+        self.timeout = timeout
+        self.max_results = max_results
+        self.max_upload_bytes = max_upload_bytes
+
+    def credentials_available(self) -> bool:
+        return credentials_available(self.endpoint)
+
+    def client(self) -> Any:
+        """The process-wide ImageAnnotatorClient for this endpoint (created on first use)."""
+        return _client(self.endpoint)
+
+    def prepare(self, data: bytes) -> bytes:
+        """The bytes to send: checked locally (RejectedImage), downscaled when too large."""
+        fmt, _size = sniff(data, self.limits)
+        if fmt not in SUPPORTED_FORMATS:
+            raise RejectedImage(f"Cloud Vision does not accept {fmt} images")
+        if len(data) > self.max_upload_bytes:
+            data = _shrink(data)
+        return data
+
+    def annotate(self, data: bytes, max_results: int | None = None) -> tuple[VisionLabel, ...]:
+        """Every label the API returns (at most `max_results`), best first."""
+        content = self.prepare(data)
+        client = self.client()
+        from google.cloud import vision
+
+        request = vision.AnnotateImageRequest(
+            image=vision.Image(content=content),
+            features=[
+                vision.Feature(
+                    type_=vision.Feature.Type.LABEL_DETECTION,
+                    max_results=max_results or self.max_results,
+                )
+            ],
+        )
+        retry = default_retry() if self._retry is _DEFAULT else self._retry
+        try:
+            batch = client.batch_annotate_images(
+                requests=[request], retry=retry, timeout=self.timeout
+            )
+        except Exception as exc:
+            failure = _failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+        if not batch.responses:
+            raise VisionUnavailable("Cloud Vision returned no response for the image")
+        response = batch.responses[0]
+        if response.error.code or response.error.message:
+            code, message = response.error.code, response.error.message or "unknown error"
+            if code in PERMANENT_CODES:
+                raise RejectedImage(message)
+            raise VisionUnavailable(
+                f"Cloud Vision failed on the image (code {code}): {message}",
+                transient=code in TRANSIENT_CODES,
+            )
+        labels = [
+            VisionLabel(
+                label=a.description,
+                score=round(float(a.score), 6),
+                mid=a.mid,
+                topicality=round(float(a.topicality), 6),
+            )
+            for a in response.label_annotations
+        ]
+        labels.sort(key=lambda p: -p.score)  # stable: the API's order among equal scores
+        return tuple(labels)
+
+    def classify(self, data: bytes, min_confidence: float = 0.25,
+                 top_k: int | None = None) -> tuple[VisionLabel, ...]:  # fmt: skip
+        """Highest first, cut at the first score under min_confidence, at most top_k."""
+        out = []
+        for label in self.annotate(data, top_k)[: top_k or None]:
+            if label.score < min_confidence:
+                break
+            out.append(label)
+        return tuple(out)
+
+    def outcome(self, name: str, data: bytes, min_confidence: float = 0.25,
+                top_k: int | None = None) -> Outcome:  # fmt: skip
+        """Predictions or the rejection reason; VisionUnavailable still raises."""
+        try:
+            return Outcome(name, self.classify(data, min_confidence, top_k))
+        except RejectedImage as exc:
+            return Outcome(name, error=str(exc))
