@@ -70,6 +70,11 @@ def runner(classifier_name: str) -> Runner:
     return Runner(classifier_name, labelers[classifier_name], fetch, warehouse())
 
 
+def available_classifiers() -> list[str]:
+    """The classifiers this stack can run: TFLite always."""
+    return ["tflite"]
+
+
 def reset() -> None:
     """Close and forget the clients (tests, and after an import in the same process)."""
     if warehouse.cache_info().currsize:

@@ -148,12 +148,40 @@ def status() -> None:
 @click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", 8080)),
               show_default="8080 or $PORT")  # fmt: skip
 @click.option("--threads", type=int, default=8, show_default=True)
-def serve(host: str, port: int, threads: int) -> None:
-    """Serve every HTTP function at http://HOST:PORT/NAME."""
+@click.option("--watch/--no-watch", default=True, show_default=True,
+              help="Classify files dropped into the bucket folder.")  # fmt: skip
+def serve(host: str, port: int, threads: int, watch: bool) -> None:
+    """Serve every function at http://HOST:PORT/NAME; watch the bucket folder."""
     from .local.host import serve as run
 
     click.echo(f"Open Images Explorer on http://{host}:{port}/  (Ctrl-C stops)", err=True)
-    run(host, port, threads)
+    if watch:
+        click.echo(f"Classifying what lands in {settings.get().bucket_folder}/", err=True)
+    run(host, port, threads, watch)
+
+
+@main.command()
+@click.option("--uri", help="gs://BUCKET/OBJECT to classify.")
+@click.option("--image-id", help="An Open Images id (16 hex digits) to classify.")
+@click.option("--to", "base", default=lambda: f"http://127.0.0.1:{os.environ.get('PORT', 8080)}",
+              show_default="the local host", help="Where the local stack listens.")  # fmt: skip
+def publish(uri: str | None, image_id: str | None, base: str) -> None:
+    """Ask the classifiers to classify an object or an Open Images photo.
+
+    The request is the Pub/Sub message the cloud takes ({"uri"} or {"image_id"}), delivered
+    to each classifier function of the running local stack.
+    """
+    from .local.publish import PublishFailed, publish_request
+    from .pipeline.events import BadEvent
+
+    if bool(uri) == bool(image_id):
+        raise click.UsageError("give exactly one of --uri or --image-id")
+    body = {"uri": uri} if uri else {"image_id": image_id}
+    try:
+        for name, status in publish_request(base, body):
+            click.echo(f"{name}: {status}")
+    except (BadEvent, PublishFailed) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()

@@ -25,6 +25,8 @@ HTTP_FUNCTIONS = (
     "image_classify_classes",
     "results",
 )
+# CloudEvent functions, reachable on the local host too: `oie publish` posts to them.
+EVENT_FUNCTIONS = ("classify_tflite",)
 
 
 def functions_dir() -> Path:
@@ -45,11 +47,16 @@ def _not_found(environ, start_response):  # type: ignore[no-untyped-def]
     return Response(f"No function here. Functions: {names}\n", 404)(environ, start_response)
 
 
-def create_host(names: Iterable[str] = HTTP_FUNCTIONS, source_dir: Path | None = None):  # type: ignore[no-untyped-def]
+def create_host(names: Iterable[str] = HTTP_FUNCTIONS + EVENT_FUNCTIONS,
+                source_dir: Path | None = None):  # type: ignore[no-untyped-def]  # fmt: skip
     """One WSGI app routing `/NAME` to each function's own functions-framework app."""
     folder = source_dir or functions_dir()
     apps = {
-        name: functions_framework.create_app(target=name, source=str(folder / name / "main.py"))
+        name: functions_framework.create_app(
+            target=name,
+            source=str(folder / name / "main.py"),
+            signature_type="cloudevent" if name in EVENT_FUNCTIONS else "http",
+        )
         for name in names
     }
 
@@ -67,9 +74,23 @@ def create_host(names: Iterable[str] = HTTP_FUNCTIONS, source_dir: Path | None =
     return host
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = 8) -> None:
-    """Serve the local host with gunicorn, as functions-framework does in production."""
+def start_watcher() -> object:
+    """Classify what lands in the bucket folder, in this process (it owns the warehouse)."""
+    from .. import adapters, settings
+    from .watcher import FolderWatcher
+
+    s = settings.get()
+    dispatch = [adapters.runner(name).handle for name in adapters.available_classifiers()]
+    return FolderWatcher(s.bucket_folder, s.bucket, dispatch).start()
+
+
+def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = 8, watch: bool = True) -> None:
+    """Serve the local host with gunicorn, as functions-framework does in production.
+
+    With `watch`, the worker process also watches the bucket folder (see watcher.py).
+    """
     from functions_framework._http.gunicorn import GunicornApplication
 
     os.environ.setdefault("THREADS", str(threads))
-    GunicornApplication(create_host(), host, port, False).run()
+    options = {"post_worker_init": lambda worker: start_watcher()} if watch else {}
+    GunicornApplication(create_host(), host, port, False, **options).run()

@@ -74,6 +74,7 @@ class Runner:
         self.classifier = classifier
         self._labeler, self._fetch, self.warehouse, self._clock = labeler, fetch, warehouse, clock
         self._lock = threading.Lock()
+        self._in_flight: set[tuple[str, str]] = set()
         self._table_ready = False
 
     def _ensure_table(self) -> None:
@@ -91,11 +92,14 @@ class Runner:
             return "stale"
         labeler = self._labeler()
         params = {"key": request.key, "classifier": self.classifier, "model": labeler.model}
-        with self._lock:
+        key = (request.key, labeler.model)
+        with self._lock:  # claim the key: one worker classifies it, the others skip
             self._ensure_table()
-            if self.warehouse.query(SEEN, params):
+            if key in self._in_flight or self.warehouse.query(SEEN, params):
                 log("INFO", "already classified", **fields)
                 return "duplicate"
+            self._in_flight.add(key)
+        try:
             started = time.perf_counter()
             labels: list[dict[str, Any]] = []
             error = None
@@ -115,5 +119,8 @@ class Runner:
                 "classified_at": now, "latency_ms": (time.perf_counter() - started) * 1000,
             }  # fmt: skip
             self.warehouse.append(TABLE, [row], [row_id(request, self.classifier, labeler.model)])
+        finally:
+            with self._lock:
+                self._in_flight.discard(key)
         log("INFO", f"classified: {status}", **fields, error=error, labels=len(labels))
         return status
