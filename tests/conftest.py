@@ -84,3 +84,27 @@ def host_app():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def client(demo_env: Path, host_app) -> Client:  # type: ignore[no-untyped-def]
     return Client(host_app)
+
+
+@pytest.fixture
+def no_adc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No endpoint, no ADC, and no way for google.auth to reach a metadata server."""
+    from google.auth.compute_engine import _metadata
+
+    from oie.classify import vision as vision_module
+
+    for name in ("OIE_VISION_ENDPOINT", "GOOGLE_APPLICATION_CREDENTIALS", "GAE_ENV",
+                 "SERVER_SOFTWARE", "GOOGLE_CLOUD_PROJECT"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "gcloud"
+    config.mkdir()
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(config))  # no application_default_credentials
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:1")
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:1")
+    # google.auth reads NO_GCE_CHECK and GCE_METADATA_HOST once, when _metadata is imported.
+    monkeypatch.setenv("NO_GCE_CHECK", "true")
+    monkeypatch.setattr(_metadata, "_NO_GCE_CHECK", True)
+    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", "127.0.0.1:1")
+    vision_module.reset()
+    yield config
+    vision_module.reset()

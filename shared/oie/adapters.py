@@ -12,6 +12,7 @@ from .warehouse import Warehouse
 
 if TYPE_CHECKING:  # the query functions must not import Pillow, numpy or TFLite
     from .classify.classifier import Classifier
+    from .classify.vision import VisionLabeler
     from .pipeline.runner import Runner
     from .storage import BlobStore
 
@@ -64,15 +65,25 @@ def runner(classifier_name: str) -> Runner:
     from .pipeline.handlers import fetch
     from .pipeline.runner import Runner
 
-    labelers = {"tflite": classifier}
+    labelers = {"tflite": classifier, "vision": vision}
     if classifier_name not in labelers:
         raise ValueError(f"unknown classifier {classifier_name!r}; known: {sorted(labelers)}")
     return Runner(classifier_name, labelers[classifier_name], fetch, warehouse())
 
 
+@cache
+def vision() -> VisionLabeler:
+    """Cloud Vision label detection (Application Default Credentials, or OIE_VISION_ENDPOINT)."""
+    from .classify.vision import VisionLabeler
+
+    return VisionLabeler()
+
+
 def available_classifiers() -> list[str]:
-    """The classifiers this stack can run: TFLite always."""
-    return ["tflite"]
+    """The classifiers this stack can run: TFLite always, Vision with Google credentials."""
+    from .classify.vision import credentials_available
+
+    return ["tflite", "vision"] if credentials_available() else ["tflite"]
 
 
 def reset() -> None:
@@ -81,6 +92,9 @@ def reset() -> None:
         close = getattr(warehouse(), "close", None)
         if close:
             close()
-    for made in (explorer, warehouse, classifier, blobstore, runner):
+    from .classify import vision as vision_module
+
+    vision_module.reset()  # its credentials lookup is cached per process
+    for made in (explorer, warehouse, classifier, blobstore, runner, vision):
         made.cache_clear()
     settings_mod.get.cache_clear()

@@ -81,7 +81,8 @@ class VisionLabel(Prediction):
 
 
 _DEFAULT = object()  # "use the labeler's short default retry"
-_lock = threading.Lock()
+_lock = threading.Lock()  # guards _clients
+_adc_lock = threading.Lock()  # guards _adc (a lookup may take seconds: its own lock)
 _clients: dict[str, Any] = {}
 _adc: list[tuple[Any, str | None] | None] = []  # [] = not looked up; [None] = none found
 
@@ -97,7 +98,7 @@ def _is_local(endpoint: str) -> bool:
 
 def _application_default_credentials() -> tuple[Any, str | None] | None:
     """google.auth.default(), looked up once per process (it may probe a metadata server)."""
-    with _lock:
+    with _adc_lock:
         if not _adc:
             try:
                 import google.auth
@@ -115,8 +116,10 @@ def _application_default_credentials() -> tuple[Any, str | None] | None:
 def credentials_available(endpoint: str | None = None) -> bool:
     """True when a call can be attempted: ADC found, or a local (http) endpoint configured.
 
-    Offline and cached per process, so callers can answer "needs Google credentials" (503)
-    cheaply. `reset()` forgets the answer.
+    No call to Cloud Vision, and cached per process, so callers can answer "needs Google
+    credentials" (503) cheaply. The first lookup is google.auth.default(): it may run
+    `gcloud` for the project id and probe the GCE metadata server (NO_GCE_CHECK=true skips
+    that off Google Cloud). `reset()` forgets the answer.
     """
     endpoint = configured_endpoint() if endpoint is None else endpoint
     return _is_local(endpoint) or _application_default_credentials() is not None
@@ -124,7 +127,7 @@ def credentials_available(endpoint: str | None = None) -> bool:
 
 def reset() -> None:
     """Forget the clients and the credentials lookup (tests, or after `gcloud auth ...`)."""
-    with _lock:
+    with _lock, _adc_lock:
         _clients.clear()
         _adc.clear()
 
@@ -165,17 +168,35 @@ def _client(endpoint: str) -> Any:
 
 
 def default_retry() -> Any:
-    """A short retry of 503 and deadline errors: ~4 tries within 5 s, not 600 s."""
+    """A short retry (~5 s, not the library's 600 s) of 503, deadline and connection errors.
+
+    Over REST a slow answer raises requests' ReadTimeout, not DeadlineExceeded, and the
+    first try already spends the call's whole `timeout`, so read timeouts are not retried.
+    """
+    import requests
     from google.api_core import exceptions as core
     from google.api_core.retry import Retry, if_exception_type
 
     return Retry(
-        predicate=if_exception_type(core.ServiceUnavailable, core.DeadlineExceeded),
+        predicate=if_exception_type(
+            core.ServiceUnavailable,
+            core.DeadlineExceeded,
+            requests.ConnectionError,  # includes ConnectTimeout; e.g. a reset keep-alive
+            requests.exceptions.ChunkedEncodingError,
+        ),
         initial=0.2,
         maximum=2.0,
         multiplier=2.0,
         timeout=5.0,
     )
+
+
+def _api_message(exc: Any) -> str:
+    """The API's own message; over REST the exception's text starts with "POST url: "."""
+    try:
+        return str(exc.response.json()["error"]["message"])
+    except Exception:
+        return str(getattr(exc, "message", "") or exc)
 
 
 def _failure(exc: Exception) -> Exception | None:
@@ -185,7 +206,7 @@ def _failure(exc: Exception) -> Exception | None:
     if isinstance(exc, core.RetryError):
         return VisionUnavailable(f"Cloud Vision kept failing: {exc.cause or exc}")
     if isinstance(exc, core.BadRequest):  # 400: the request (the one image) is refused
-        return RejectedImage(exc.message or str(exc))
+        return RejectedImage(_api_message(exc))
     if isinstance(exc, core.ServerError | core.TooManyRequests):
         return VisionUnavailable(f"Cloud Vision is unavailable: {exc}")
     if isinstance(exc, core.GoogleAPICallError):  # 401, 403, 404: configuration

@@ -24,9 +24,10 @@ HTTP_FUNCTIONS = (
     "image_classify",
     "image_classify_classes",
     "results",
+    "label_detection",
 )
 # CloudEvent functions, reachable on the local host too: `oie publish` posts to them.
-EVENT_FUNCTIONS = ("classify_tflite",)
+EVENT_FUNCTIONS = ("classify_tflite", "classify_vision")
 
 
 def functions_dir() -> Path:

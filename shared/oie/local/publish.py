@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import adapters
 from ..pipeline.events import PUBSUB_PUBLISHED, from_message
-from .host import EVENT_FUNCTIONS
 
 
 class PublishFailed(RuntimeError):
@@ -20,7 +20,7 @@ class PublishFailed(RuntimeError):
 
 
 def publish_request(base: str, body: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """POST the request to every classifier of the stack at `base`; yields (name, status)."""
+    """POST the request to each classifier the stack runs (Vision only with credentials)."""
     message = {"data": base64.b64encode(json.dumps(body).encode()).decode(), "attributes": {},
                "messageId": uuid.uuid4().hex}  # fmt: skip
     from_message(message)  # a bad request fails here, before anything is sent
@@ -33,7 +33,7 @@ def publish_request(base: str, body: dict[str, Any]) -> Iterator[tuple[str, str]
         "ce-time": datetime.now(UTC).isoformat(),
     }
     data = json.dumps({"message": message, "subscription": "local"}).encode()
-    for name in EVENT_FUNCTIONS:
+    for name in (f"classify_{c}" for c in adapters.available_classifiers()):
         url = f"{base.rstrip('/')}/{name}"
         request = urllib.request.Request(url, data=data, headers=headers, method="POST")
         try:

@@ -1,11 +1,12 @@
-"""Upload pages: classify photos with the TFLite model, list the classes it knows."""
+"""Upload pages: classify photos with the TFLite model or Cloud Vision; the model's classes."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import io
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import flask
 from werkzeug.datastructures import FileStorage
@@ -14,6 +15,14 @@ from .. import adapters
 from ..errors import Unavailable
 from .params import InputError, Params
 from .render import View, error_view, log, page, render, url, wants_json
+
+
+class Labeler(Protocol):
+    model: str
+
+    def outcome(self, name: str, data: bytes, min_confidence: float = ...,
+                top_k: int | None = ...) -> Any: ...  # fmt: skip
+
 
 MAX_FILES = 32
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -49,18 +58,17 @@ def store_upload(data: bytes, original_name: str) -> str:
     return stored.uri
 
 
-def classify_uploads(files: list[FileStorage], min_confidence: float, top_k: int | None,
-                     with_thumbnails: bool) -> list[dict[str, Any]]:  # fmt: skip
-    classifier = adapters.classifier()
+def classify_uploads(labeler: Labeler, files: list[FileStorage], min_confidence: float,
+                     top_k: int | None, with_thumbnails: bool) -> list[dict[str, Any]]:  # fmt: skip
     answers = []
     for upload in files:
         name = upload.filename or "(no name)"
         data = upload.stream.read()  # bounded by the request's size limit
-        outcome = classifier.outcome(name, data, min_confidence, top_k)
+        outcome = labeler.outcome(name, data, min_confidence, top_k)
         answer: dict[str, Any] = {"name": name, "ok": outcome.ok}
         if outcome.ok:
             answer["predictions"] = [
-                {"label": p.label, "score": p.score,
+                {"label": p.label, "score": p.score, "mid": getattr(p, "mid", None) or None,
                  "image_search": url("image_search", description=p.label)}
                 for p in outcome.predictions
             ]  # fmt: skip
@@ -73,7 +81,7 @@ def classify_uploads(files: list[FileStorage], min_confidence: float, top_k: int
     return answers
 
 
-def _classify(request: flask.Request, with_thumbnails: bool) -> View:
+def _classify(request: flask.Request, function: str, labeler: Labeler) -> View:
     q = Params(request.args.to_dict() | request.form.to_dict())
     min_confidence = q.number("min_confidence", 0.25, 0.0, 1.0)
     top_k = q.integer("top_k", 0, 0, 1000) or None
@@ -82,9 +90,10 @@ def _classify(request: flask.Request, with_thumbnails: bool) -> View:
         raise InputError("files", "send one or more images as multipart form field 'files'")
     if len(files) > MAX_FILES:
         return error_view(413, f"{len(files)} files in one request; at most {MAX_FILES}", "files")
-    answers = classify_uploads(files, min_confidence, top_k, with_thumbnails)
+    answers = classify_uploads(labeler, files, min_confidence, top_k, not wants_json(request))
     data = {
-        "model": adapters.classifier().model,
+        "function": function,
+        "model": labeler.model,
         "min_confidence": min_confidence,
         "top_k": top_k,
         "files": answers,
@@ -92,12 +101,12 @@ def _classify(request: flask.Request, with_thumbnails: bool) -> View:
     return View("image_classify.html", "Classified images", data)
 
 
-def image_classify(request: flask.Request) -> flask.Response:
+def upload_page(request: flask.Request, function: str, labeler: Callable[[], Labeler]
+                ) -> flask.Response:  # fmt: skip
     """GET: the upload form. POST (multipart `files`): every file's classes, best first."""
     if request.method == "GET":
-        return page(lambda q: View("image_classify.html", "Classify images", {"files": None}))(
-            request
-        )
+        form = {"function": function, "files": None}
+        return page(lambda q: View("image_classify.html", "Classify images", form))(request)
     if request.method != "POST":
         return render(request, error_view(405, "use POST with multipart form field 'files'"))
     try:
@@ -107,18 +116,37 @@ def image_classify(request: flask.Request) -> flask.Response:
             too_big = f"request is larger than {MAX_REQUEST_BYTES:,} bytes"
             view = error_view(413, too_big, "files")
         else:
-            view = _classify(request, with_thumbnails=not wants_json(request))
+            view = _classify(request, function, labeler())
     except InputError as exc:
         view = error_view(400, exc.message, exc.param)
     except Unavailable as exc:
-        log.error("image_classify unavailable: %s", exc)
+        log.error("%s unavailable: %s", function, exc)
         view = error_view(503, f"Not available: {exc}")
     except Exception:
-        log.exception("image_classify failed")
+        log.exception("%s failed", function)
         view = error_view(500, "Something went wrong on our side; it has been logged.")
     response = render(request, view)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def image_classify(request: flask.Request) -> flask.Response:
+    return upload_page(request, "image_classify", adapters.classifier)
+
+
+VISION_HOWTO = (
+    "Cloud Vision needs Google credentials: enable the Vision API in your project and run "
+    "`gcloud auth application-default login` (or deploy, where the function's service "
+    "account is used). Everything else works without them."
+)
+
+
+def label_detection(request: flask.Request) -> flask.Response:
+    from ..classify.vision import credentials_available
+
+    if not credentials_available():
+        return render(request, error_view(503, VISION_HOWTO))
+    return upload_page(request, "label_detection", adapters.vision)
 
 
 @page

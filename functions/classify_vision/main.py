@@ -1,0 +1,11 @@
+"""CloudEvent function `classify_vision`: label a new object or a requested image with
+Cloud Vision and append the result to `classifications`."""
+
+import functions_framework
+
+from oie.pipeline.handlers import handle_event
+
+
+@functions_framework.cloud_event
+def classify_vision(cloud_event):
+    handle_event(cloud_event, "vision")
