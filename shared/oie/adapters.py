@@ -53,9 +53,14 @@ def classifier() -> Classifier:
 
 @cache
 def blobstore() -> BlobStore:
+    """Cloud Storage when OIE_STORAGE=gcs (or an emulator is set), else the local folder."""
+    s = settings_mod.get()
+    if s.storage == "gcs":
+        from .storage.gcs import GCSStore
+
+        return GCSStore(s.bucket, s.bq_project)
     from .storage.folder import FolderStore
 
-    s = settings_mod.get()
     return FolderStore(s.bucket_folder, s.bucket)
 
 

@@ -32,6 +32,7 @@ class Settings:
     image_url_template: str = COURSE_IMAGE_URL
     base_url: str = ""  # prefix of links between functions ("" = same host)
     catalog_ttl_s: float = 300.0
+    storage: str = "folder"  # folder | gcs
     bucket: str = "local-bucket"
     bucket_dir: Path | None = None  # local stack: the folder standing for the bucket
     model: Path | None = None  # a .tflite file (AutoML export: model.tflite beside dict.txt)
@@ -69,6 +70,7 @@ def from_env() -> Settings:
         image_url_template=_env("OIE_IMAGE_URL_TEMPLATE", COURSE_IMAGE_URL),
         base_url=_env("OIE_BASE_URL").rstrip("/"),
         catalog_ttl_s=float(_env("OIE_CATALOG_TTL_S", "300")),
+        storage=_env("OIE_STORAGE", "gcs" if _env("STORAGE_EMULATOR_HOST") else "folder"),
         bucket=_env("OIE_BUCKET", "local-bucket"),
         bucket_dir=_path(_env("OIE_BUCKET_DIR")),
         model=_path(_env("OIE_MODEL")),

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,19 +42,21 @@ def running(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> Iterator[subprocess.Popen]:
-    """Run `cmd` in its own process group until the block ends."""
-    log = open(os.devnull, "wb")  # noqa: SIM115
+    """Run `cmd` in its own process group until the block ends; its output goes to a file
+    (a pipe nobody reads would block a chatty server)."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115
     proc = subprocess.Popen(
-        list(cmd), env={**os.environ, **(env or {})}, cwd=cwd, stdout=log,
-        stderr=subprocess.PIPE, start_new_session=True,
+        list(cmd), env={**os.environ, **(env or {})}, cwd=cwd, stdout=log, stderr=log,
+        start_new_session=True,
     )  # fmt: skip
     try:
         try:
             wait_http(ready_url, proc=proc)
         except (RuntimeError, TimeoutError) as exc:
             os.killpg(proc.pid, signal.SIGKILL)
-            err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
-            raise RuntimeError(f"{exc}\n{' '.join(cmd)} said:\n{err}") from exc
+            log.seek(0)
+            said = log.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"{exc}\n{' '.join(cmd)} said:\n{said}") from exc
         yield proc
     finally:
         if proc.poll() is None:
