@@ -52,5 +52,5 @@ def latest(warehouse: Warehouse, f: Filters, limit: int, offset: int = 0) -> tup
     except WarehouseError:
         if warehouse.row_count(TABLE) is None:
             return [], False  # nothing classified yet
-        raise
+        rows = warehouse.query(LATEST, params)  # the first classifier just created it
     return rows[:limit], len(rows) > limit

@@ -1,0 +1,88 @@
+"""The production-shaped chain on emulators: an upload through google-cloud-storage to
+fake-gcs-server, its OBJECT_FINALIZE notification to the Pub/Sub emulator, a push
+subscription to the classify_tflite function, rows in `classifications`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.gcs_emulator import gcs_emulator
+from tests.support.pubsub_emulator import pubsub_emulator
+from tests.support.servers import free_port, running
+from tests.test_emulators import need_module, need_pubsub_emulator
+
+PROJECT, TOPIC, BUCKET = "oie-test", "classify-requests", "photos"
+OIE = Path(sys.executable).parent / "oie"
+
+
+@pytest.fixture(scope="module")
+def emulators() -> Iterator[tuple[str, str]]:
+    for module in ("google.cloud.pubsub_v1", "google.cloud.storage"):
+        need_module(module)
+    need_pubsub_emulator()
+    with pubsub_emulator(PROJECT) as pubsub, gcs_emulator(pubsub, PROJECT, TOPIC) as gcs:
+        yield pubsub, gcs
+
+
+def results(base: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/results?format=json&limit=1000", timeout=10) as r:
+                found = json.load(r)["results"]
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"/results answered {exc.code}: {exc.read()[:500]!r}") from exc
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.25)
+
+
+def test_upload_ends_as_rows(emulators: tuple[str, str], demo_env: Path, assets: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import pubsub_v1, storage
+
+    pubsub, gcs = emulators
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"PUBSUB_EMULATOR_HOST": pubsub, "STORAGE_EMULATOR_HOST": gcs, "OIE_BUCKET": BUCKET,
+           "GOOGLE_CLOUD_PROJECT": PROJECT}  # fmt: skip
+    publisher = pubsub_v1.PublisherClient()
+    topic = publisher.topic_path(PROJECT, TOPIC)
+    publisher.create_topic(name=topic)
+    subscriber = pubsub_v1.SubscriberClient()
+    subscriber.create_subscription(
+        name=subscriber.subscription_path(PROJECT, "classify-tflite"), topic=topic,
+        push_config=pubsub_v1.types.PushConfig(push_endpoint=f"{base}/classify_tflite"),
+    )  # fmt: skip
+    client = storage.Client(project=PROJECT, credentials=AnonymousCredentials(),
+                            client_options=ClientOptions(api_endpoint=gcs))  # fmt: skip
+    bucket = client.create_bucket(BUCKET)
+    with running([str(OIE), "serve", "--no-watch", "--port", str(port)], base + "/", env=env):
+        for name in ("parrot.jpg", "hot_dog.jpg", "owl.jpg"):
+            bucket.blob(f"in/{name}").upload_from_filename(str(assets / "images" / name))
+        bucket.blob("in/my notes.jpg").upload_from_string(b"not a photo")
+        found = results(base, 4)
+        # a request for an object already done, published by a client: no second row
+        parrot = found and next(r for r in found if r["object"] == "in/parrot.jpg")
+        request = {"uri": f"gs://{BUCKET}/in/parrot.jpg", "generation": parrot["key"].split("#")[1]}
+        publisher.publish(topic, json.dumps(request).encode()).result(timeout=30)
+        time.sleep(2)
+        found = results(base, 5, timeout=1)
+    by_object = {r["object"]: r for r in found}
+    assert sorted(by_object) == ["in/hot_dog.jpg", "in/my notes.jpg", "in/owl.jpg", "in/parrot.jpg"]
+    assert len(found) == 4
+    assert by_object["in/parrot.jpg"]["labels"][0]["label"] == "macaw"
+    assert by_object["in/parrot.jpg"]["source_uri"] == f"gs://{BUCKET}/in/parrot.jpg"
+    assert by_object["in/my notes.jpg"]["status"] == "rejected"
