@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.gcs_emulator import gcs_emulator
 from tests.support.pubsub_emulator import pubsub_emulator
-from tests.support.servers import free_port, running
+from tests.support.servers import batch_of_files, free_port, running
 from tests.test_emulators import need_module, need_pubsub_emulator
 
 PROJECT, TOPIC, BUCKET = "oie-test", "classify-requests", "photos"
@@ -29,7 +29,13 @@ def emulators() -> Iterator[tuple[str, str]]:
     for module in ("google.cloud.pubsub_v1", "google.cloud.storage"):
         need_module(module)
     need_pubsub_emulator()
+    from google.cloud import pubsub_v1
+
     with pubsub_emulator(PROJECT) as pubsub, gcs_emulator(pubsub, PROJECT, TOPIC) as gcs:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PUBSUB_EMULATOR_HOST", pubsub)
+            # the topic must exist before the first upload, or its notification is lost
+            pubsub_v1.PublisherClient().create_topic(name=f"projects/{PROJECT}/topics/{TOPIC}")
         yield pubsub, gcs
 
 
@@ -60,7 +66,6 @@ def test_upload_ends_as_rows(emulators: tuple[str, str], demo_env: Path, assets:
            "GOOGLE_CLOUD_PROJECT": PROJECT}  # fmt: skip
     publisher = pubsub_v1.PublisherClient()
     topic = publisher.topic_path(PROJECT, TOPIC)
-    publisher.create_topic(name=topic)
     subscriber = pubsub_v1.SubscriberClient()
     subscriber.create_subscription(
         name=subscriber.subscription_path(PROJECT, "classify-tflite"), topic=topic,
@@ -86,3 +91,36 @@ def test_upload_ends_as_rows(emulators: tuple[str, str], demo_env: Path, assets:
     assert by_object["in/parrot.jpg"]["labels"][0]["label"] == "macaw"
     assert by_object["in/parrot.jpg"]["source_uri"] == f"gs://{BUCKET}/in/parrot.jpg"
     assert by_object["in/my notes.jpg"]["status"] == "rejected"
+
+
+def test_two_hundred_uploads(emulators: tuple[str, str], demo_env: Path, assets: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import pubsub_v1, storage
+
+    pubsub, gcs = emulators
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"PUBSUB_EMULATOR_HOST": pubsub, "STORAGE_EMULATOR_HOST": gcs, "OIE_BUCKET": "batch",
+           "GOOGLE_CLOUD_PROJECT": PROJECT}  # fmt: skip
+    subscriber = pubsub_v1.SubscriberClient()
+    subscriber.create_subscription(
+        name=subscriber.subscription_path(PROJECT, "classify-batch"),
+        topic=f"projects/{PROJECT}/topics/{TOPIC}",
+        push_config=pubsub_v1.types.PushConfig(push_endpoint=f"{base}/classify_tflite"),
+    )
+    client = storage.Client(project=PROJECT, credentials=AnonymousCredentials(),
+                            client_options=ClientOptions(api_endpoint=gcs))  # fmt: skip
+    bucket = client.create_bucket("batch")
+    files = batch_of_files(sorted((assets / "images").iterdir()))
+    with running([str(OIE), "serve", "--no-watch", "--port", str(port)], base + "/", env=env):
+        for name, data in files.items():
+            bucket.blob(name).upload_from_string(data)
+        found = [
+            r for r in results(base, 200, timeout=120) if r["source_uri"].startswith("gs://batch/")
+        ]
+    assert len(found) == 200
+    status = {r["object"]: r["status"] for r in found}
+    assert status == {n: "rejected" if n.startswith("junk") else "ok" for n in files}

@@ -16,7 +16,7 @@ import duckdb
 from click.testing import CliRunner
 
 from oie.cli import main
-from tests.support.servers import free_port, running, serving_folder
+from tests.support.servers import batch_of_files, free_port, running, serving_folder
 
 OIE = Path(sys.executable).parent / "oie"
 
@@ -118,3 +118,20 @@ def test_publish_an_open_images_id(demo_env: Path, assets: Path, tmp_path: Path)
     down = runner.invoke(main, ["publish", "--uri", "gs://b/o.jpg", "--to", base])
     assert down.exit_code == 1 and "is `oie serve` running?" in down.output
     assert runner.invoke(main, ["publish"]).exit_code == 2
+
+
+def test_two_hundred_files_at_once(demo_env: Path, assets: Path, tmp_path: Path) -> None:
+    bucket = tmp_path / "data" / "bucket"
+    bucket.mkdir(parents=True)
+    files = batch_of_files(sorted((assets / "images").iterdir()))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with running([str(OIE), "serve", "--port", str(port)], base + "/"):
+        for name, data in files.items():
+            (bucket / name).write_bytes(data)
+        found = wait_for(base, len(files), timeout=120)
+    assert len(found) == len(files) == 200
+    status = {r["object"]: r["status"] for r in found}
+    assert status == {n: "rejected" if n.startswith("junk") else "ok" for n in files}
+    keys = [(k, c) for k, c, _s in raw_rows(demo_env)]
+    assert len(keys) == len(set(keys)) == 200

@@ -89,3 +89,20 @@ def serving_folder(root: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def batch_of_files(photos: list[Path], total: int = 200, junk: int = 20, copies: int = 20
+                   ) -> dict[str, bytes]:  # fmt: skip
+    """`total` files by name: unique photos (bytes after the image make each distinct),
+    `junk` text files named .jpg, and `copies` byte-for-byte copies of photos."""
+    files: dict[str, bytes] = {}
+    unique = total - junk - copies
+    for i in range(unique):
+        src = photos[i % len(photos)]
+        files[f"photo-{i:03d}{src.suffix}"] = src.read_bytes() + f"\n{i}".encode()
+    names = list(files)
+    for i in range(copies):
+        files[f"copy-{i:03d}{Path(names[i]).suffix}"] = files[names[i]]
+    for i in range(junk):
+        files[f"junk-{i:03d}.jpg"] = f"not an image {i}\n".encode()
+    return files
