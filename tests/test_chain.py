@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from oie import adapters
+from oie.cli import main
 from tests.support.gcs_emulator import gcs_emulator
 from tests.support.pubsub_emulator import pubsub_emulator
 from tests.support.servers import batch_of_files, free_port, running
@@ -79,10 +82,15 @@ def test_upload_ends_as_rows(emulators: tuple[str, str], demo_env: Path, assets:
             bucket.blob(f"in/{name}").upload_from_filename(str(assets / "images" / name))
         bucket.blob("in/my notes.jpg").upload_from_string(b"not a photo")
         found = results(base, 4)
-        # a request for an object already done, published by a client: no second row
+        # a request for an object already done, published by `oie publish`: no second row
         parrot = found and next(r for r in found if r["object"] == "in/parrot.jpg")
         request = {"uri": f"gs://{BUCKET}/in/parrot.jpg", "generation": parrot["key"].split("#")[1]}
         publisher.publish(topic, json.dumps(request).encode()).result(timeout=30)
+        monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
+        adapters.reset()
+        published = CliRunner().invoke(main, ["publish", "--uri", f"gs://{BUCKET}/in/owl.jpg"])
+        assert published.exit_code == 0, published.output
+        assert f"published to projects/{PROJECT}/topics/{TOPIC}" in published.output
         time.sleep(2)
         found = results(base, 5, timeout=1)
     by_object = {r["object"]: r for r in found}

@@ -186,3 +186,11 @@ def test_results_page(fn: Client, host_app, assets: Path) -> None:  # type: igno
     for query, param in [("classifier=x", "classifier"), ("since=yesterday", "since"),
                          ("min_score=2", "min_score"), ("limit=0", "limit")]:  # fmt: skip
         assert get(query, 400)["param"] == param
+
+
+def test_request_without_generation_means_the_current_one(fn: Client, photo: str) -> None:
+    generation = adapters.blobstore().stat(photo).generation
+    request = json.dumps({"uri": f"gs://{BUCKET}/{photo}"}).encode()
+    assert send(fn, published(request, event_id="r")) in (200, 204)
+    assert send(fn, finalized(photo, generation, event_id="f")) in (200, 204)
+    assert [r["request_key"] for r in rows()] == [f"{BUCKET}/{photo}#{generation}"]

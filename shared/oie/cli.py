@@ -168,16 +168,21 @@ def serve(host: str, port: int, threads: int, watch: bool) -> None:
 def publish(uri: str | None, image_id: str | None, base: str) -> None:
     """Ask the classifiers to classify an object or an Open Images photo.
 
-    The request is the Pub/Sub message the cloud takes ({"uri"} or {"image_id"}), delivered
-    to each classifier function of the running local stack.
+    The request is the Pub/Sub message {"uri"} or {"image_id"}: published to the topic when
+    OIE_EVENTS=pubsub (the default when PUBSUB_EMULATOR_HOST is set), else delivered to each
+    classifier function of the running local stack.
     """
-    from .local.publish import PublishFailed, publish_request
+    from .local.publish import PublishFailed, publish_request, publish_to_topic
     from .pipeline.events import BadEvent
 
     if bool(uri) == bool(image_id):
         raise click.UsageError("give exactly one of --uri or --image-id")
     body = {"uri": uri} if uri else {"image_id": image_id}
+    s = settings.get()
     try:
+        if s.events == "pubsub":
+            click.echo(publish_to_topic(s.bq_project, s.topic, body))
+            return
         for name, status in publish_request(base, body):
             click.echo(f"{name}: {status}")
     except (BadEvent, PublishFailed) as exc:

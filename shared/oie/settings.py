@@ -33,6 +33,8 @@ class Settings:
     base_url: str = ""  # prefix of links between functions ("" = same host)
     catalog_ttl_s: float = 300.0
     storage: str = "folder"  # folder | gcs
+    events: str = "local"  # local | pubsub
+    topic: str = "classify-requests"
     bucket: str = "local-bucket"
     bucket_dir: Path | None = None  # local stack: the folder standing for the bucket
     model: Path | None = None  # a .tflite file (AutoML export: model.tflite beside dict.txt)
@@ -71,6 +73,8 @@ def from_env() -> Settings:
         base_url=_env("OIE_BASE_URL").rstrip("/"),
         catalog_ttl_s=float(_env("OIE_CATALOG_TTL_S", "300")),
         storage=_env("OIE_STORAGE", "gcs" if _env("STORAGE_EMULATOR_HOST") else "folder"),
+        events=_env("OIE_EVENTS", "pubsub" if _env("PUBSUB_EMULATOR_HOST") else "local"),
+        topic=_env("OIE_TOPIC", "classify-requests"),
         bucket=_env("OIE_BUCKET", "local-bucket"),
         bucket_dir=_path(_env("OIE_BUCKET_DIR")),
         model=_path(_env("OIE_MODEL")),

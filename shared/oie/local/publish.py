@@ -19,6 +19,21 @@ class PublishFailed(RuntimeError):
     pass
 
 
+def publish_to_topic(project: str, topic: str, body: dict[str, Any]) -> str:
+    """Publish the request to the Pub/Sub topic (Google Cloud, or PUBSUB_EMULATOR_HOST)."""
+    from google.cloud import pubsub_v1
+
+    message = {"data": base64.b64encode(json.dumps(body).encode()).decode(), "attributes": {}}
+    from_message(message)  # a bad request fails here, before anything is sent
+    publisher = pubsub_v1.PublisherClient()
+    path = publisher.topic_path(project, topic)
+    try:
+        message_id = publisher.publish(path, json.dumps(body).encode()).result(timeout=60)
+    except Exception as exc:
+        raise PublishFailed(f"cannot publish to {path}: {exc}") from exc
+    return f"published to {path} as message {message_id}"
+
+
 def publish_request(base: str, body: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """POST the request to each classifier the stack runs (Vision only with credentials)."""
     message = {"data": base64.b64encode(json.dumps(body).encode()).decode(), "attributes": {},

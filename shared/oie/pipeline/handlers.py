@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import adapters, settings
 from ..logs import log
-from .events import BadEvent, ClassifyRequest, from_cloudevent
+from .events import BadEvent, ClassifyRequest, for_object, from_cloudevent
 from .runner import ObjectGone, fetch_url
 
 
@@ -30,4 +30,17 @@ def handle_event(event: Any, classifier: str) -> str:
     except BadEvent as exc:
         log("WARNING", f"event dropped: {exc}", event_id=event["id"], classifier=classifier)
         return "bad-event"
-    return adapters.runner(classifier).handle(request)
+    return adapters.runner(classifier).handle(current_generation(request))
+
+
+def current_generation(request: ClassifyRequest) -> ClassifyRequest:
+    """A request for gs://bucket/object names no generation: key it by the object's
+    current one, so it meets the notification of that same object as one key."""
+    if not request.bucket or request.generation:
+        return request
+    store = adapters.blobstore()
+    found = store.stat(request.object) if request.bucket == store.bucket else None
+    if found is None:
+        return request  # classified as gone, under the key without a generation
+    return for_object(request.bucket, request.object, found.generation,
+                      event_id=request.event_id, event_time=request.event_time)  # fmt: skip
