@@ -7,7 +7,7 @@ PORT ?= 8080
 OIE_ASSETS ?= $(if $(wildcard ../shared/assets/openimages),../shared/assets,)
 export OIE_ASSETS
 
-.PHONY: install demo serve test test-deps lint format bench bench-course bench-classify clean
+.PHONY: install demo serve test test-deps lint format bench bench-course bench-classify bench-pipeline clean
 
 $(BIN)/oie: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ format: install
 bench: install  ## explorer at course and full scale (writes bench-data/, GBs), then the classifier
 	$(BIN)/python tests/bench/run.py --scale course --scale full
 	$(BIN)/python tests/bench/classify_bench.py
+	$(BIN)/python tests/bench/pipeline_bench.py
+
+bench-pipeline: install  ## the local pipeline: 1,000 photos through oie serve's bucket watcher
+	$(BIN)/python tests/bench/pipeline_bench.py
 
 bench-classify: install  ## classifier throughput, peak memory, cold start vs the seed's method
 	$(BIN)/python tests/bench/classify_bench.py

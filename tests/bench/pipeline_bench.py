@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import inspect
 import json
 import math
 import os
@@ -35,14 +36,17 @@ from typing import Any
 
 from report import BENCH_MD, machine, write_section
 
+from oie.local.watcher import FolderWatcher
+
 ROOT = Path(__file__).resolve().parents[2]
 OIE = Path(sys.executable).parent / "oie"
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 TARGET_FPS = 50.0  # sustained, over 1,000 typical photos
 TARGET_P50_S = 0.5
 TARGET_P95_S = 2.0
-SHIPPED_INTERVAL = 0.25  # FolderWatcher's default poll interval, as `oie serve` runs it
-SHIPPED_WORKERS = 2  # FolderWatcher's default classify threads
+# FolderWatcher's default poll interval, as `oie serve` runs it
+SHIPPED_INTERVAL: float = inspect.signature(FolderWatcher).parameters["interval"].default
+SHIPPED_WORKERS: int = inspect.signature(FolderWatcher).parameters["workers"].default
 COMPLETION_POLL_S = 0.5
 QUIET_AFTER_S = 1.5  # after the last row: time for any stray (duplicate) row to show up
 
@@ -67,6 +71,7 @@ VARIANTS = {
     for v in (
         Variant("shipped"),
         Variant("shipped-burst", burst=True),
+        Variant("burst-3-workers", workers=3, burst=True),
         Variant("poll-100ms", interval=0.1),
         Variant("poll-50ms", interval=0.05),
         Variant("no-settle", settle=False),
@@ -98,9 +103,13 @@ def photos(assets: Path) -> list[Path]:
 
 
 def bench_env(data: Path, assets: Path) -> dict[str, str]:
-    """The environment of the server and the probes: only our OIE_* settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OIE_")}
+    """The environment of the server and the probes: only our OIE_* settings, and no Google
+    credentials, so the TFLite classifier is the only one (Vision would call Google per file)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("OIE_") and k != "GOOGLE_APPLICATION_CREDENTIALS"}  # fmt: skip
     env.update(
+        CLOUDSDK_CONFIG=str(data.parent / "no-gcloud"),  # no gcloud ADC file either
+        NO_GCE_CHECK="True",
         OIE_ASSETS=str(assets),
         OIE_DATA_DIR=str(data),
         OIE_WAREHOUSE="duckdb",
@@ -199,6 +208,22 @@ class Others:
 
     def __str__(self) -> str:
         return f"{self.share * 100:.0f}%"
+
+
+def wait_quiet(limit: float, most: float = 0.1, window: float = 2.0) -> float:
+    """Wait (up to `limit` s) until other processes use under `most` of the machine for two
+    windows in a row; returns the seconds waited. The machine may be shared."""
+    start = time.monotonic()
+    calm = 0
+    cores = len(os.sched_getaffinity(0))
+    while time.monotonic() - start < limit:
+        busy0, own0 = machine_busy()[0], own_cpu()
+        time.sleep(window)
+        share = (machine_busy()[0] - busy0 - (own_cpu() - own0)) / (window * cores)
+        calm = calm + 1 if share < most else 0
+        if calm >= 2:
+            break
+    return time.monotonic() - start
 
 
 def parse_time(text: str) -> float:
@@ -564,6 +589,7 @@ class ProbeRun:
     def stages(self) -> dict[str, list[float]]:
         return {
             "drop to row (insert done)": self.stage(lambda m, t: m["done"] - t),
+            "start to done (work)": self.stage(lambda m, t: m["done"] - m["started"]),
             "drop to first scan (detect)": self.stage(lambda m, t: m["detected"] - t),
             "detect to dispatch (settle)": self.stage(lambda m, t: m["submitted"] - m["detected"]),
             "dispatch to start (queue)": self.stage(lambda m, t: m["started"] - m["submitted"]),
@@ -636,11 +662,16 @@ def serve_table(steady: ServeRun, burst: ServeRun) -> tuple[str, bool]:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for run in (steady, burst):
+        drop_rate = (
+            f"{run.drop_rate:.0f}"
+            if run.rate
+            else f"all in {(max(run.dropped.values()) - min(run.dropped.values())) * 1e3:.0f} ms"
+        )
         rows = f"{len(run.rows)} of {run.files} (stored {run.raw.get('rows', '?')}): " + (
             "yes" if run.count_ok else "**NO**"
         )
         lines.append(
-            f"| {run.label} | {run.files} | {run.drop_rate:.0f} | {run.throughput:.1f} "
+            f"| {run.label} | {run.files} | {drop_rate} | {run.throughput:.1f} "
             f"| {ms(percentile(run.latencies, 50))} | {ms(percentile(run.latencies, 95))} "
             f"| {ms(max(run.latencies, default=math.nan))} | {ms(percentile(run.waits, 50))} "
             f"| {ms(percentile(run.classify_ms, 50))} | {run.cpu_cores:.2f} | {run.others} "
@@ -716,17 +747,33 @@ def diagnosis(steady: ServeRun, burst: ServeRun, probes: list[ProbeRun]) -> list
             f"{st['dedupe query (SEEN)'] * 1000:.1f} + read {st['read file'] * 1000:.1f} + "
             f"classify {st['classify'] * 1000:.1f} + insert {st['insert row'] * 1000:.1f} ms."
         )
-    flat = by.get("shipped-burst")
-    if flat:
-        st = {k: percentile(v, 50) for k, v in flat.stages().items()}
-        per_file = sum(st[k] for k in ("dedupe query (SEEN)", "read file", "classify",
-                                       "insert row"))  # fmt: skip
+        scan = shipped.scan_ms()
         notes.append(
-            f"All at once: {flat.throughput:.1f} files/s with {SHIPPED_WORKERS} threads at "
-            f"{per_file * 1000:.1f} ms of work per file (p50; {SHIPPED_WORKERS} / that = "
-            f"{SHIPPED_WORKERS / per_file:.0f} files/s), probe CPU {flat.cpu_cores:.2f} cores; "
-            f"`oie serve` reached {burst.throughput:.1f} files/s."
+            f"Each poll stats every file in the bucket folder (which only grows): "
+            f"{scan * 1000:.1f} ms at {shipped.files} files (~{scan / shipped.files * 1e6:.0f} µs "
+            f"a file, in Python, holding the GIL); at {shipped.scans_per_s:.1f} scans/s that is "
+            f"{scan * shipped.scans_per_s * 100:.0f}% of a core, and would be "
+            f"{scan / 0.05 * 100:.0f}% at a 50 ms poll."
         )
+    for name in ("shipped-burst", "burst-3-workers"):
+        flat = by.get(name)
+        if not flat:
+            continue
+        work = flat.stages()["start to done (work)"]
+        mean = sum(work) / len(work) if work else math.nan
+        insert = flat.stages()["insert row"]
+        insert_mean = sum(insert) / len(insert) if insert else math.nan
+        notes.append(
+            f"All at once ({flat.variant.describe()}): {flat.throughput:.1f} files/s; a "
+            f"thread is busy {mean * 1000:.1f} ms a file on average ({flat.variant.workers} / "
+            f"that = {flat.variant.workers / mean:.0f} files/s), of which the one-row INSERT "
+            f"{insert_mean * 1000:.1f} ms ({insert_mean / mean * 100:.0f}%); probe CPU "
+            f"{flat.cpu_cores:.2f} of 2 cores, other processes {flat.others}."
+        )
+    notes.append(
+        f"`oie serve` all at once: {burst.throughput:.1f} files/s, server CPU "
+        f"{burst.cpu_cores:.2f} cores, other processes {burst.others}."
+    )
     for name in ("poll-100ms", "poll-50ms", "no-settle", "poll-50ms-no-settle"):
         p = by.get(name)
         if p:
@@ -735,8 +782,17 @@ def diagnosis(steady: ServeRun, burst: ServeRun, probes: list[ProbeRun]) -> list
                 f"What-if {name} ({p.variant.describe()}): drop→row p50 "
                 f"{ms(percentile(lat, 50))} / p95 {ms(percentile(lat, 95))} ms, "
                 f"{p.throughput:.1f} files/s, scan {p.scan_ms() * 1000:.1f} ms at "
-                f"{p.files} files, probe CPU {p.cpu_cores:.2f} cores."
+                f"{p.files} files, probe CPU {p.cpu_cores:.2f} cores, other processes "
+                f"{p.others}."
             )
+    runs = [(r.label, r.others) for r in (steady, burst)]
+    runs += [(p.variant.name, p.others) for p in probes]
+    busy = [f"{label} ({o})" for label, o in runs if o.share >= 0.1]
+    if busy:
+        notes.append(
+            "Other processes used 10% of the CPU or more during: " + ", ".join(busy) + "; "
+            "those figures are disturbed (the machine is shared; rerun when it is quiet)."
+        )
     return notes
 
 
@@ -750,6 +806,9 @@ def main() -> None:
                         help="probe variants, comma-separated")  # fmt: skip
     parser.add_argument("--assets", type=Path, default=None,
                         help="default: $OIE_ASSETS or ../shared/assets")  # fmt: skip
+    parser.add_argument("--quiet-wait", type=float, default=120.0,
+                        help="before each run, wait up to this many s for other processes to "
+                        "use under 10%% of the CPU")  # fmt: skip
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md")
     parser.add_argument("--probe-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -773,13 +832,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="oie-pipeline-bench-") as tmp:
         work = Path(tmp)
-        print("oie serve: steady ...", file=sys.stderr)
+        quiet = lambda: wait_quiet(args.quiet_wait)  # noqa: E731
+        print(f"oie serve: steady (waited {quiet():.0f} s for a quiet machine) ...",
+              file=sys.stderr)  # fmt: skip
         steady = serve_run("steady", files, args.rate, sources, assets, work / "steady")
-        print("oie serve: all at once ...", file=sys.stderr)
+        print(f"oie serve: all at once (waited {quiet():.0f} s) ...", file=sys.stderr)
         burst = serve_run("all at once", files, None, sources, assets, work / "burst")
         probes = []
         for i, name in enumerate(names):
-            print(f"probe: {name} ...", file=sys.stderr)
+            print(f"probe: {name} (waited {quiet():.0f} s) ...", file=sys.stderr)
             probes.append(probe_run(VARIANTS[name], files, args.rate, sources, assets,
                                     work / f"probe-{i}"))  # fmt: skip
 
@@ -810,8 +871,9 @@ def main() -> None:
         "written first, then all renamed in within milliseconds. A row's completion is its "
         "`classified_at` plus its `latency_ms`: the runner takes `classified_at` when "
         "`Runner.handle` begins (before its dedupe query) and `latency_ms` spans read + "
-        "decode + inference, so completion is the end of inference; the row's INSERT (a few "
-        "ms, see the profile) comes after and is not in it. drop→row = completion - drop; "
+        "decode + inference only, so completion falls short of the row's commit by the "
+        "dedupe query and the one-row INSERT (about 1 + 3 ms, see the probe, whose drop→row "
+        "runs to the end of the INSERT). drop→row = completion - drop; "
         "wait = `classified_at` - drop (watcher + queue); throughput = rows / (last "
         "completion - first drop). Rows are read from `GET /results?format=json` (which keeps "
         "the latest row per key), and the stored rows counted in the DuckDB file after the "
