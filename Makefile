@@ -42,9 +42,11 @@ bench: install  ## explorer at course and full scale (writes bench-data/, GBs), 
 	$(BIN)/python tests/bench/run.py --scale course --scale full
 	$(BIN)/python tests/bench/classify_bench.py
 	$(BIN)/python tests/bench/pipeline_bench.py
+	$(BIN)/python tests/bench/chain_bench.py
 
-bench-pipeline: install  ## the local pipeline: 1,000 photos through oie serve's bucket watcher
+bench-pipeline: install  ## the pipeline: 1,000 photos through oie serve's bucket watcher, then the emulator chain
 	$(BIN)/python tests/bench/pipeline_bench.py
+	$(BIN)/python tests/bench/chain_bench.py
 
 bench-classify: install  ## classifier throughput, peak memory, cold start vs the seed's method
 	$(BIN)/python tests/bench/classify_bench.py
