@@ -46,7 +46,23 @@ def select(scores: np.ndarray, labels: tuple[str, ...], min_confidence: float,
     return tuple(out)
 
 
-class Classifier:
+class Labels:
+    """What every labeler offers on top of its `classify`: a per-file answer."""
+
+    def classify(self, data: bytes, min_confidence: float = 0.25,
+                 top_k: int | None = None) -> tuple[Prediction, ...]:  # fmt: skip
+        raise NotImplementedError
+
+    def outcome(self, name: str, data: bytes, min_confidence: float = 0.25,
+                top_k: int | None = None) -> Outcome:  # fmt: skip
+        """Predictions, or the reason the file was rejected; other errors still raise."""
+        try:
+            return Outcome(name, self.classify(data, min_confidence, top_k))
+        except RejectedImage as exc:
+            return Outcome(name, error=str(exc))
+
+
+class Classifier(Labels):
     """One interpreter per thread: the TFLite Interpreter is not thread-safe."""
 
     def __init__(
@@ -83,13 +99,6 @@ class Classifier:
     def classify(self, data: bytes, min_confidence: float = 0.25,
                  top_k: int | None = None) -> tuple[Prediction, ...]:  # fmt: skip
         return select(self.scores(data), self.spec.labels, min_confidence, top_k)
-
-    def outcome(self, name: str, data: bytes, min_confidence: float = 0.25,
-                top_k: int | None = None) -> Outcome:  # fmt: skip
-        try:
-            return Outcome(name, self.classify(data, min_confidence, top_k))
-        except RejectedImage as exc:
-            return Outcome(name, error=str(exc))
 
     def classify_many(
         self,

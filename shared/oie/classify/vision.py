@@ -39,7 +39,7 @@ from typing import Any
 from PIL import Image, ImageOps
 
 from ..errors import Unavailable
-from .classifier import Outcome, Prediction
+from .classifier import Labels, Prediction
 from .images import DEFAULT_LIMITS, Limits, RejectedImage, _to_rgb, sniff
 
 MODEL = "cloud-vision"
@@ -240,7 +240,7 @@ def _shrink(data: bytes, side: int = SHRINK_SIDE) -> bytes:
     return out.getvalue()
 
 
-class VisionLabeler:
+class VisionLabeler(Labels):
     """Cloud Vision label detection with the TFLite classifier's call shape; thread-safe."""
 
     model = MODEL
@@ -339,11 +339,3 @@ class VisionLabeler:
                 break
             out.append(label)
         return tuple(out)
-
-    def outcome(self, name: str, data: bytes, min_confidence: float = 0.25,
-                top_k: int | None = None) -> Outcome:  # fmt: skip
-        """Predictions or the rejection reason; VisionUnavailable still raises."""
-        try:
-            return Outcome(name, self.classify(data, min_confidence, top_k))
-        except RejectedImage as exc:
-            return Outcome(name, error=str(exc))
