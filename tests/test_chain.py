@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,11 @@ def results(base: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
         time.sleep(0.25)
 
 
-def test_upload_ends_as_rows(emulators: tuple[str, str], demo_env: Path, assets: Path,
-                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+@contextmanager
+def chain(emulators: tuple[str, str], bucket_name: str, monkeypatch: pytest.MonkeyPatch
+          ) -> Iterator[tuple[str, Any]]:  # fmt: skip
+    """A bucket on fake-gcs-server, a push subscription to classify_tflite, and `oie serve`
+    using both; yields the server's base URL and the bucket."""
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import pubsub_v1, storage
@@ -65,19 +69,28 @@ def test_upload_ends_as_rows(emulators: tuple[str, str], demo_env: Path, assets:
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {"PUBSUB_EMULATOR_HOST": pubsub, "STORAGE_EMULATOR_HOST": gcs, "OIE_BUCKET": BUCKET,
-           "GOOGLE_CLOUD_PROJECT": PROJECT}  # fmt: skip
-    publisher = pubsub_v1.PublisherClient()
-    topic = publisher.topic_path(PROJECT, TOPIC)
+    env = {"PUBSUB_EMULATOR_HOST": pubsub, "STORAGE_EMULATOR_HOST": gcs,
+           "OIE_BUCKET": bucket_name, "GOOGLE_CLOUD_PROJECT": PROJECT}  # fmt: skip
     subscriber = pubsub_v1.SubscriberClient()
     subscriber.create_subscription(
-        name=subscriber.subscription_path(PROJECT, "classify-tflite"), topic=topic,
+        name=subscriber.subscription_path(PROJECT, f"classify-{bucket_name}"),
+        topic=f"projects/{PROJECT}/topics/{TOPIC}",
         push_config=pubsub_v1.types.PushConfig(push_endpoint=f"{base}/classify_tflite"),
-    )  # fmt: skip
+    )
     client = storage.Client(project=PROJECT, credentials=AnonymousCredentials(),
                             client_options=ClientOptions(api_endpoint=gcs))  # fmt: skip
-    bucket = client.create_bucket(BUCKET)
+    bucket = client.create_bucket(bucket_name)
     with running([str(OIE), "serve", "--no-watch", "--port", str(port)], base + "/", env=env):
+        yield base, bucket
+
+
+def test_upload_ends_as_rows(emulators: tuple[str, str], demo_env: Path, assets: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from google.cloud import pubsub_v1
+
+    with chain(emulators, BUCKET, monkeypatch) as (base, bucket):
+        publisher = pubsub_v1.PublisherClient()  # made once the emulator host is set
+        topic = publisher.topic_path(PROJECT, TOPIC)
         for name in ("parrot.jpg", "hot_dog.jpg", "owl.jpg"):
             bucket.blob(f"in/{name}").upload_from_filename(str(assets / "images" / name))
         bucket.blob("in/my notes.jpg").upload_from_string(b"not a photo")
@@ -103,27 +116,8 @@ def test_upload_ends_as_rows(emulators: tuple[str, str], demo_env: Path, assets:
 
 def test_two_hundred_uploads(emulators: tuple[str, str], demo_env: Path, assets: Path,
                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import pubsub_v1, storage
-
-    pubsub, gcs = emulators
-    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {"PUBSUB_EMULATOR_HOST": pubsub, "STORAGE_EMULATOR_HOST": gcs, "OIE_BUCKET": "batch",
-           "GOOGLE_CLOUD_PROJECT": PROJECT}  # fmt: skip
-    subscriber = pubsub_v1.SubscriberClient()
-    subscriber.create_subscription(
-        name=subscriber.subscription_path(PROJECT, "classify-batch"),
-        topic=f"projects/{PROJECT}/topics/{TOPIC}",
-        push_config=pubsub_v1.types.PushConfig(push_endpoint=f"{base}/classify_tflite"),
-    )
-    client = storage.Client(project=PROJECT, credentials=AnonymousCredentials(),
-                            client_options=ClientOptions(api_endpoint=gcs))  # fmt: skip
-    bucket = client.create_bucket("batch")
     files = batch_of_files(sorted((assets / "images").iterdir()))
-    with running([str(OIE), "serve", "--no-watch", "--port", str(port)], base + "/", env=env):
+    with chain(emulators, "batch", monkeypatch) as (base, bucket):
         for name, data in files.items():
             bucket.blob(name).upload_from_string(data)
         found = [
