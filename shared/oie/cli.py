@@ -21,6 +21,19 @@ def _bar(label: str, total: int | None) -> Callable[[int], None]:
     return bar.update
 
 
+def _download_bar(name: str) -> Callable[[int, int | None], None]:
+    """A progress bar for one download, sized from its first chunk's Content-Length."""
+    update: Callable[[int], None] | None = None
+
+    def tick(n: int, total: int | None) -> None:
+        nonlocal update
+        if update is None:
+            update = _bar(f"downloading {name}", total)
+        update(n)
+
+    return tick
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Open Images Explorer: browse Open Images and classify images, locally or on Google Cloud.
@@ -44,16 +57,15 @@ def import_(demo: bool, classes: Path | None, labels: Path | None, relations: Pa
     from .dataset.sources import DownloadFailed, demo_files
 
     s = settings.get()
-    files = {
+    given = {
         t: p for t, p in (("classes", classes), ("image_labels", labels),
                           ("relations", relations)) if p
     }  # fmt: skip
     try:
-        if demo:
-            files = demo_files(s.assets, s.data_dir / "downloads", s.data_url,
-                               progress=lambda name: lambda n, total: None)  # fmt: skip
-            files.update({t: p for t, p in (("classes", classes), ("image_labels", labels),
-                                             ("relations", relations)) if p})  # fmt: skip
+        files = given
+        if demo:  # named files override the demo set's
+            downloads = s.data_dir / "downloads"
+            files = {**demo_files(s.assets, downloads, s.data_url, _download_bar), **given}
         if not files:
             raise click.UsageError(
                 "name files to import (--classes/--labels/--relations) or --demo"

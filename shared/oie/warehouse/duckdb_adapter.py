@@ -68,18 +68,12 @@ class DuckDBWarehouse:
 
     def load_csv(self, table: str, schema: Schema, path: Path) -> int:
         columns = {name: DUCKDB_TYPES[kind] for name, kind in schema}
-        con = self._cursor()
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(
-                f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_csv($path, header = true,"
-                " columns = $columns, auto_detect = false, quote = '\"', escape = '\"')",
-                {"path": str(path), "columns": columns},
-            )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+        # one statement: the old table stays until the new one is complete
+        self._cursor().execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_csv($path, header = true,"
+            " columns = $columns, auto_detect = false, quote = '\"', escape = '\"')",
+            {"path": str(path), "columns": columns},
+        )
         return self.row_count(table) or 0
 
     def derive(self, table: str, select_sql: str, order_by: Sequence[str] = ()) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from .. import adapters
 from ..catalog import ClassInfo
 from ..explore import Cursor, Relation, SearchPage
-from .params import InputError, Params
+from .params import Params
 from .render import View, image_url, page, url
 
 MAX_LIMIT = 1000
@@ -180,15 +180,3 @@ def relation_search(q: Params) -> View:
         else None,
     }
     return View("relation_search.html", "Relation search", data)
-
-
-__all__ = [
-    "InputError",
-    "classes",
-    "image_info",
-    "image_search",
-    "image_search_multiple",
-    "index",
-    "relation_search",
-    "relations",
-]
