@@ -2,17 +2,81 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
 
 from .warehouse import Schema
 
-# Loaded as imported (also the tables the seed app queried).
-SCHEMAS: dict[str, Schema] = {
-    "classes": (("Label", "STRING"), ("Description", "STRING")),
-    "image_labels": (("ImageId", "STRING"), ("Label", "STRING")),
-    "relations": (("ImageId", "STRING"), ("Label1", "STRING"), ("Relation", "STRING"),
-                  ("Label2", "STRING")),
-}  # fmt: skip
+# The JSON schemas in infra/schemas are the source of truth for both warehouses. A deployed
+# bundle carries a copy inside the package; a checkout reads them in place.
+SCHEMA_DIRS = (
+    Path(__file__).parent / "schemas",
+    Path(__file__).resolve().parents[2] / "infra" / "schemas",
+)
+LOADED = ("classes", "image_labels", "relations")  # imported from CSV (the seed's tables)
+CLASSIFICATIONS = "classifications"  # appended to by the classifiers
+_DDL_TYPES = {"FLOAT": "FLOAT64", "INTEGER": "INT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table as its JSON file describes it: a subset of BigQuery's Table resource."""
+
+    name: str
+    description: str
+    fields: tuple[dict[str, Any], ...]
+    cluster_by: tuple[str, ...] = ()
+    partition_field: str = ""  # a TIMESTAMP column, partitioned by day
+
+    @property
+    def columns(self) -> Schema:
+        """(name, type) pairs of a flat table, types in standard SQL spelling."""
+        return tuple((f["name"], _DDL_TYPES.get(f["type"], f["type"])) for f in self.fields)
+
+    @property
+    def partition_by(self) -> str:
+        return f"DATE({self.partition_field})" if self.partition_field else ""
+
+    def ddl(self) -> str:
+        """The column list in BigQuery DDL, e.g. `a STRING, b ARRAY<STRUCT<c FLOAT64>>`."""
+        return ", ".join(_ddl_column(f) for f in self.fields)
+
+
+def _ddl_type(field: dict[str, Any]) -> str:
+    kind = _DDL_TYPES.get(field["type"], field["type"])
+    if kind == "STRUCT":
+        kind = f"STRUCT<{', '.join(_ddl_column(f) for f in field['fields'])}>"
+    return f"ARRAY<{kind}>" if field.get("mode") == "REPEATED" else kind
+
+
+def _ddl_column(field: dict[str, Any]) -> str:
+    return f"{field['name']} {_ddl_type(field)}"
+
+
+def schema_file(name: str) -> Path:
+    for folder in SCHEMA_DIRS:
+        if (folder / f"{name}.json").is_file():
+            return folder / f"{name}.json"
+    raise FileNotFoundError(f"no schema {name}.json in {', '.join(map(str, SCHEMA_DIRS))}")
+
+
+@cache
+def spec(name: str) -> TableSpec:
+    raw = json.loads(schema_file(name).read_text())
+    return TableSpec(
+        name=name,
+        description=raw.get("description", ""),
+        fields=tuple(raw["schema"]["fields"]),
+        cluster_by=tuple(raw.get("clustering", {}).get("fields", ())),
+        partition_field=raw.get("timePartitioning", {}).get("field", ""),
+    )
+
+
+# The loaded tables' columns (also the tables the seed app queried).
+SCHEMAS: dict[str, Schema] = {name: spec(name).columns for name in LOADED}
 
 
 @dataclass(frozen=True)

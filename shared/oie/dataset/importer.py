@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..tables import DERIVED, SCHEMAS
+from ..tables import DERIVED, SCHEMAS, spec
 from ..warehouse import Warehouse
 from .formats import BadRow, Format, detect, expected
 
@@ -143,7 +143,7 @@ def import_files(
             with open(clean, "w", newline="", encoding="utf-8") as out:
                 cleaned[table] = (clean, check_file(table, path, out, tick))
         for table, (clean, _report) in cleaned.items():
-            warehouse.load_csv(table, SCHEMAS[table], clean)
+            warehouse.load_csv(table, SCHEMAS[table], clean, spec(table).cluster_by)
     derive_tables(warehouse)
     return [report for _clean, report in cleaned.values()]
 

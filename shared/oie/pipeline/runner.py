@@ -18,14 +18,11 @@ from typing import Any, Protocol
 
 from ..classify.images import RejectedImage
 from ..logs import log
+from ..tables import CLASSIFICATIONS, spec
 from ..warehouse import Warehouse
 from .events import ClassifyRequest
 
-TABLE = "classifications"
-COLUMNS = """request_key STRING, source_uri STRING, bucket STRING, object STRING,
-  generation STRING, image_id STRING, classifier STRING, model STRING,
-  labels ARRAY<STRUCT<label STRING, score FLOAT64, mid STRING>>, status STRING,
-  error STRING, event_id STRING, classified_at TIMESTAMP, latency_ms FLOAT64"""
+TABLE = CLASSIFICATIONS
 SEEN = """SELECT status FROM classifications
 WHERE request_key = @key AND classifier = @classifier AND model = @model LIMIT 1"""
 MAX_EVENT_AGE = timedelta(hours=24)
@@ -78,9 +75,13 @@ class Runner:
         self._table_ready = False
 
     def _ensure_table(self) -> None:
+        # Deployed, the table is provisioned and the classifier may append to it but not
+        # create tables: look before creating.
         if not self._table_ready:
-            self.warehouse.create_table(TABLE, COLUMNS, "DATE(classified_at)",
-                                        ("classifier", "object"))  # fmt: skip
+            if self.warehouse.row_count(TABLE) is None:
+                table = spec(TABLE)
+                self.warehouse.create_table(TABLE, table.ddl(), table.partition_by,
+                                            table.cluster_by)  # fmt: skip
             self._table_ready = True
 
     def handle(self, request: ClassifyRequest) -> str:

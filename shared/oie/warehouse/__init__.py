@@ -30,7 +30,8 @@ class Warehouse(Protocol):
         """Run one BigQuery-dialect statement; `@name` placeholders take `params`."""
         ...
 
-    def load_csv(self, table: str, schema: Schema, path: Path) -> int:
+    def load_csv(self, table: str, schema: Schema, path: Path, cluster_by: Sequence[str] = ()
+                 ) -> int:  # fmt: skip
         """Replace `table` with a CSV that has a header row and the schema's columns."""
         ...
 

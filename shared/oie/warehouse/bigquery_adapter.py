@@ -91,7 +91,8 @@ class BigQueryWarehouse:
         spelling = output_names(sql)
         return [{spelling.get(k.lower(), k): v for k, v in row.items()} for row in rows]
 
-    def load_csv(self, table: str, schema: Schema, path: Path) -> int:
+    def load_csv(self, table: str, schema: Schema, path: Path, cluster_by: Sequence[str] = ()
+                 ) -> int:  # fmt: skip
         from google.cloud import bigquery
 
         self.ensure_dataset()
@@ -99,6 +100,7 @@ class BigQueryWarehouse:
             source_format=bigquery.SourceFormat.CSV,
             skip_leading_rows=1,
             schema=[bigquery.SchemaField(name, kind) for name, kind in schema],
+            clustering_fields=list(cluster_by) or None,
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
             allow_quoted_newlines=False,
         )

@@ -66,7 +66,8 @@ class DuckDBWarehouse:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def load_csv(self, table: str, schema: Schema, path: Path) -> int:
+    def load_csv(self, table: str, schema: Schema, path: Path, cluster_by: Sequence[str] = ()
+                 ) -> int:  # fmt: skip
         columns = {name: DUCKDB_TYPES[kind] for name, kind in schema}
         # one statement: the old table stays until the new one is complete
         self._cursor().execute(
