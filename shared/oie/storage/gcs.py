@@ -40,7 +40,10 @@ class GCSStore:
             blob.upload_from_string(data, content_type=content_type or None,
                                     if_generation_match=0)  # fmt: skip
         except PreconditionFailed:
-            blob.reload()
+            # Already there with the same bytes. Not read back: the upload functions' account
+            # may create objects but not read them.
+            return StoredObject(self.bucket, name, "", len(data), content_type,
+                                dict(metadata or {}))  # fmt: skip
         return self._stored(blob)
 
     def get(self, name: str) -> bytes:
