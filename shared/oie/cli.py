@@ -147,6 +147,29 @@ def classify(paths: tuple[Path, ...], min_confidence: float, top_k: int | None, 
 
 
 @main.command()
+@click.option("--copy-to", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the model and labels here (model.tflite, dict.txt).")  # fmt: skip
+def model(copy_to: Path | None) -> None:
+    """The TFLite model the classifiers use (OIE_MODEL, else the default) and its labels."""
+    from .classify.model import ModelError, load_spec
+    from .classify.sources import model_path
+    from .dataset.sources import DownloadFailed
+
+    s = settings.get()
+    try:
+        spec = load_spec(model_path(s), s.model_labels)
+    except (ModelError, DownloadFailed) as exc:
+        raise click.ClickException(str(exc)) from exc
+    width, height = spec.input_size
+    click.echo(f"{spec.path}: {len(spec.labels)} labels, input {width}x{height}")
+    if copy_to is not None:
+        copy_to.mkdir(parents=True, exist_ok=True)
+        (copy_to / "model.tflite").write_bytes(spec.content)
+        (copy_to / "dict.txt").write_text("\n".join(spec.labels) + "\n", encoding="utf-8")
+        click.echo(f"copied to {copy_to}/model.tflite and {copy_to}/dict.txt")
+
+
+@main.command()
 def status() -> None:
     """Rows in each table of the warehouse."""
     wh = adapters.warehouse()
