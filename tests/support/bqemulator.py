@@ -16,6 +16,10 @@ subprocess::
         stop(proc)
 
 or ``with BQEmulator("oie-test") as endpoint: ...``.
+
+With ``gcs_root`` a load job's ``gs://BUCKET/OBJECT`` source is read from the file
+``gcs_root/BUCKET/OBJECT`` (bqemulator's ``gcs_local_root``): point it at the folder of a
+fake-gcs-server with a filesystem backend and loads read what the storage client uploaded.
 """
 
 from __future__ import annotations
@@ -53,9 +57,12 @@ def _tail(log: tempfile._TemporaryFileWrapper[bytes], lines: int = 30) -> str:
 
 
 def start_bqemulator(
-    project: str = "oie-test", timeout: float = 30.0
+    project: str = "oie-test", timeout: float = 30.0, gcs_root: Path | None = None
 ) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start an in-memory emulator; return ``(endpoint, process)`` once it answers."""
+    """Start an in-memory emulator; return ``(endpoint, process)`` once it answers.
+
+    ``gs://`` URIs resolve under ``gcs_root``; without it a load from ``gs://`` fails.
+    """
     python = bqemulator_python()
     if python is None:
         raise RuntimeError("bqemulator venv missing: run tests/support/install-bqemulator.sh")
@@ -63,6 +70,8 @@ def start_bqemulator(
     endpoint = f"http://127.0.0.1:{port}"
     cmd = [str(python), str(SERVER_SCRIPT), "--port", str(port), "--project", project]
     cmd.append("--watch-parent")  # no orphaned server if the test process is killed
+    if gcs_root is not None:
+        cmd += ["--gcs-root", str(gcs_root)]
     with tempfile.NamedTemporaryFile(prefix="bqemulator-", suffix=".log") as log:
         proc = subprocess.Popen(
             cmd,
@@ -109,14 +118,17 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
 class BQEmulator:
     """Context manager: ``with BQEmulator("p") as endpoint: ...``."""
 
-    def __init__(self, project: str = "oie-test", timeout: float = 30.0) -> None:
+    def __init__(
+        self, project: str = "oie-test", timeout: float = 30.0, gcs_root: Path | None = None
+    ) -> None:
         self.project = project
         self.timeout = timeout
+        self.gcs_root = gcs_root
         self.endpoint = ""
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> str:
-        self.endpoint, self.proc = start_bqemulator(self.project, self.timeout)
+        self.endpoint, self.proc = start_bqemulator(self.project, self.timeout, self.gcs_root)
         return self.endpoint
 
     def __exit__(

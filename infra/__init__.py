@@ -1,0 +1,1 @@
+"""Google Cloud infrastructure of the explorer: table schemas and data-plane provisioning."""
