@@ -1,6 +1,392 @@
 #!/usr/bin/env bash
-# Deploy to Google Cloud: provisioning and per-function bundles.
+# Deploy Open Images Explorer to Google Cloud: build one bundle per function, provision the
+# bucket, topics, dataset, tables and service accounts (safe to run again), deploy every
+# function with its trigger. See "Deploy to Google Cloud" in README.md.
 set -euo pipefail
-echo "deploy.sh: not yet available; deployment is tracked as its own piece of work." >&2
-echo "Run the whole stack locally instead: make demo" >&2
-exit 2
+cd "$(dirname "$0")"
+
+usage() {
+  cat <<'EOF'
+Usage: ./deploy.sh [deploy|build|teardown] [options]
+
+  deploy      build, provision and deploy every function (the default)
+  build       only build the bundles under build/NAME
+  teardown    remove the functions, triggers, topics, notification and service accounts;
+              the bucket and dataset stay unless --delete-data
+
+Options:
+  --dry-run          build the bundles, print every cloud command, run none
+  --only NAME        this function alone (repeatable); provisioning still runs
+  --public-uploads   let anyone call image_classify, label_detection and results
+  --reload-data      load the CSVs into BigQuery again even if the tables have rows
+  --delete-data      teardown also deletes the buckets and the dataset
+  -h, --help         this text
+
+Settings, from the environment or a .env file beside this script:
+  GOOGLE_CLOUD_PROJECT (required), OIE_REGION (us-central1), OIE_BUCKET (PROJECT-oie-images),
+  OIE_DATA_BUCKET (BUCKET-data), OIE_BQ_DATASET (openimages), OIE_TOPIC (classify-requests),
+  OIE_MODEL / OIE_MODEL_LABELS (default: the demo MobileNet), OIE_ASSETS,
+  OIE_PYTHON (.venv/bin/python), OIE_BUILD_DIR (build), OIE_ENV_FILE (.env)
+EOF
+}
+
+die() { echo "deploy.sh: $*" >&2; exit 2; }
+
+# --- arguments ---------------------------------------------------------------------------
+ACTION=deploy DRY_RUN=false PUBLIC_UPLOADS=false RELOAD_DATA=false DELETE_DATA=false
+ONLY=()
+while (($#)); do
+  case $1 in
+    deploy | build | teardown) ACTION=$1 ;;
+    --dry-run) DRY_RUN=true ;;
+    --only) [[ $# -ge 2 ]] || die "--only needs a function name"; ONLY+=("$2"); shift ;;
+    --only=*) ONLY+=("${1#--only=}") ;;
+    --public-uploads) PUBLIC_UPLOADS=true ;;
+    --reload-data) RELOAD_DATA=true ;;
+    --delete-data) DELETE_DATA=true ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+  esac
+  shift
+done
+
+# --- settings: the environment wins over .env --------------------------------------------
+ENV_FILE=${OIE_ENV_FILE:-.env}
+if [[ -f $ENV_FILE ]]; then
+  while IFS='=' read -r key value; do
+    [[ $key =~ ^[A-Z_][A-Z0-9_]*$ ]] || continue  # comments, blank lines
+    [[ -n ${!key:-} ]] && continue
+    value=${value%\"}; value=${value#\"}; value=${value%\'}; value=${value#\'}
+    export "$key=$value"
+  done <"$ENV_FILE"
+fi
+PROJECT=${GOOGLE_CLOUD_PROJECT:-${OIE_BQ_PROJECT:-}}
+[[ -n $PROJECT ]] || die "set GOOGLE_CLOUD_PROJECT (in the environment or .env)"
+[[ $PROJECT =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || die "GOOGLE_CLOUD_PROJECT=$PROJECT is not a project id"
+REGION=${OIE_REGION:-us-central1}
+BUCKET=${OIE_BUCKET:-$PROJECT-oie-images}
+DATA_BUCKET=${OIE_DATA_BUCKET:-$BUCKET-data}
+DATASET=${OIE_BQ_DATASET:-openimages}
+TOPIC=${OIE_TOPIC:-classify-requests}
+DEAD_LETTER_TOPIC=$TOPIC-dead-letter
+PYTHON=${OIE_PYTHON:-.venv/bin/python}
+BUILD=${OIE_BUILD_DIR:-build}
+BASE_URL=https://$REGION-$PROJECT.cloudfunctions.net
+
+# --- the functions -----------------------------------------------------------------------
+# Service accounts, one per role, each with only what its functions do:
+#   query       read the dataset, run query jobs
+#   results     the same, and read objects (the page of an upload shows its thumbnail)
+#   upload      create objects (the upload stays in the bucket, so the pipeline records it)
+#   classifier  read objects, read the dataset, append to classifications, run query jobs;
+#               Cloud Vision needs its API enabled, no role
+#   builder     Cloud Build's identity while it builds the functions' containers
+# Concurrency is the number of threads (THREADS) of one instance; the TFLite functions keep
+# one interpreter per thread, so their concurrency costs memory, not safety.
+#
+# name                   trigger memory cpu concurrency max timeout account    access
+FUNCTIONS="
+index                    http    512Mi  1   40          10  60      query      public
+classes                  http    512Mi  1   40          10  60      query      public
+relations                http    512Mi  1   40          10  60      query      public
+image_info               http    512Mi  1   40          10  60      query      public
+image_search             http    512Mi  1   40          10  60      query      public
+image_search_multiple    http    512Mi  1   40          10  60      query      public
+relation_search          http    512Mi  1   40          10  60      query      public
+image_classify_classes   http    512Mi  1   20          3   60      query      public
+results                  http    512Mi  1   40          5   60      results    private
+image_classify           http    1Gi    1   4           3   120     upload     private
+label_detection          http    512Mi  1   8           3   120     upload     private
+classify_tflite          topic   1Gi    1   4           5   120     classifier event
+classify_vision          topic   512Mi  1   8           5   120     classifier event
+"
+MODEL_FUNCTIONS=" image_classify image_classify_classes classify_tflite "
+ROLES="query results upload classifier builder"
+
+all_names() { awk 'NF { print $1 }' <<<"$FUNCTIONS"; }
+spec() { awk -v n="$1" '$1 == n' <<<"$FUNCTIONS"; }
+account() { echo "oie-$1@$PROJECT.iam.gserviceaccount.com"; }
+
+SELECTED=()
+if ((${#ONLY[@]})); then
+  for name in "${ONLY[@]}"; do
+    [[ -n $(spec "$name") ]] || die "--only $name: no such function; known: $(all_names | xargs)"
+    SELECTED+=("$name")
+  done
+else
+  mapfile -t SELECTED < <(all_names)
+fi
+
+# --- running commands --------------------------------------------------------------------
+# run: print a command, then run it unless --dry-run. lookup: a read-only command whose
+# output a later command needs; under --dry-run it prints and yields a placeholder.
+# Commands are printed quoted for a POSIX shell, ready to copy.
+quote() {
+  local arg out=()
+  for arg in "$@"; do
+    if [[ $arg =~ ^[A-Za-z0-9_./:=@,+%-]+$ ]]; then
+      out+=("$arg")
+    else
+      out+=("'${arg//\'/\'\\\'\'}'")
+    fi
+  done
+  echo "+ ${out[*]}"
+}
+run() {
+  quote "$@"
+  if ! $DRY_RUN; then "$@"; fi
+}
+lookup() {
+  local placeholder=$1; shift
+  if $DRY_RUN; then
+    quote "$@" >&2
+    echo "$placeholder"
+  else
+    "$@"
+  fi
+}
+exists() { if $DRY_RUN; then return 1; fi; "$@" >/dev/null 2>&1; }
+step() { echo; echo "== $*"; }
+
+ensure_python() {
+  if [[ ! -x $PYTHON ]]; then
+    [[ $PYTHON == .venv/bin/python ]] || die "OIE_PYTHON=$PYTHON is not an executable"
+    echo "installing the project into .venv (make install)..."
+    make install
+  fi
+}
+
+# --- bundles -----------------------------------------------------------------------------
+build_model() {
+  local dest=$BUILD/.model
+  if [[ ! -f $dest/model.tflite ]]; then
+    "$PYTHON" -m oie.cli model --copy-to "$dest"
+  fi
+}
+
+build_bundle() {
+  local name=$1 dir=$BUILD/$1
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  cp "functions/$name/main.py" "functions/$name/requirements.txt" "$dir/"
+  cp -R shared/oie "$dir/oie"
+  find "$dir" -name __pycache__ -prune -exec rm -rf {} +
+  rm -rf "$dir/oie/local"  # the local host and its watcher never run on Cloud Functions
+  mkdir -p "$dir/oie/schemas"
+  cp infra/schemas/*.json "$dir/oie/schemas/"
+  if [[ $MODEL_FUNCTIONS == *" $name "* ]]; then
+    mkdir -p "$dir/model"
+    cp "$BUILD/.model/model.tflite" "$BUILD/.model/dict.txt" "$dir/model/"
+  fi
+  echo "built $dir ($(du -sk "$dir" | cut -f1) KiB)"
+}
+
+build_all() {
+  step "bundles"
+  ensure_python
+  rm -rf "$BUILD/.model"
+  for name in "${SELECTED[@]}"; do
+    if [[ $MODEL_FUNCTIONS == *" $name "* ]]; then build_model; break; fi
+  done
+  for name in "${SELECTED[@]}"; do build_bundle "$name"; done
+}
+
+# --- provisioning ------------------------------------------------------------------------
+enable_apis() {
+  step "APIs"
+  run gcloud services enable --project="$PROJECT" \
+    cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com \
+    artifactregistry.googleapis.com eventarc.googleapis.com pubsub.googleapis.com \
+    storage.googleapis.com bigquery.googleapis.com vision.googleapis.com \
+    logging.googleapis.com iam.googleapis.com
+}
+
+provision_data() {
+  step "buckets, topics, dataset, tables, data (infra/provision.py)"
+  local args=(--project="$PROJECT" --location="$REGION" --bucket="$BUCKET"
+    --data-bucket="$DATA_BUCKET" --dataset="$DATASET" --topic="$TOPIC"
+    --dead-letter-topic="$DEAD_LETTER_TOPIC")
+  $RELOAD_DATA && args+=(--reload-data)
+  if $DRY_RUN; then
+    quote "$PYTHON" -m infra.provision "${args[@]}"
+    "$PYTHON" -m infra.provision "${args[@]}" --dry-run | sed 's/^/    /'
+  else
+    run "$PYTHON" -m infra.provision "${args[@]}"
+  fi
+}
+
+provision_accounts() {
+  step "service accounts and their roles"
+  local role
+  for role in $ROLES; do
+    if ! exists gcloud iam service-accounts describe "$(account "$role")" --project="$PROJECT"; then
+      run gcloud iam service-accounts create "oie-$role" --project="$PROJECT" \
+        --display-name="Open Images Explorer ($role)"
+    fi
+  done
+  for role in query results classifier; do
+    run gcloud projects add-iam-policy-binding "$PROJECT" --condition=None --quiet \
+      --member="serviceAccount:$(account "$role")" --role=roles/bigquery.jobUser --format=none
+  done
+  run gcloud projects add-iam-policy-binding "$PROJECT" --condition=None --quiet \
+    --member="serviceAccount:$(account builder)" --role=roles/cloudbuild.builds.builder \
+    --format=none
+  run gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
+    --member="serviceAccount:$(account upload)" --role=roles/storage.objectCreator --format=none
+  for role in results classifier; do
+    run gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
+      --member="serviceAccount:$(account "$role")" --role=roles/storage.objectViewer --format=none
+  done
+  # Dataset and table grants in BigQuery's own DCL (GRANT is idempotent).
+  run bq query --project_id="$PROJECT" --location="$REGION" --use_legacy_sql=false --quiet \
+    "$(dataset_grants GRANT TO)"
+}
+
+# dataset_grants GRANT TO | REVOKE FROM: the dataset-level and table-level roles, as DCL.
+dataset_grants() {
+  local verb=$1 to=$2
+  cat <<EOF
+$verb \`roles/bigquery.dataViewer\` ON SCHEMA \`$PROJECT.$DATASET\`
+  $to 'serviceAccount:$(account query)', 'serviceAccount:$(account results)',
+     'serviceAccount:$(account classifier)';
+$verb \`roles/bigquery.dataEditor\` ON TABLE \`$PROJECT.$DATASET.classifications\`
+  $to 'serviceAccount:$(account classifier)';
+EOF
+}
+
+provision_notification() {
+  step "bucket notification: OBJECT_FINALIZE -> $TOPIC"
+  local agent
+  agent=$(lookup "service-PROJECT_NUMBER@gs-project-accounts.iam.gserviceaccount.com" \
+    gcloud storage service-agent --project="$PROJECT")
+  run gcloud pubsub topics add-iam-policy-binding "$TOPIC" --project="$PROJECT" \
+    --member="serviceAccount:$agent" --role=roles/pubsub.publisher --format=none
+  if exists_notification; then
+    echo "notification from gs://$BUCKET to $TOPIC: exists"
+  else
+    run gcloud storage buckets notifications create "gs://$BUCKET" \
+      --topic="projects/$PROJECT/topics/$TOPIC" --event-types=OBJECT_FINALIZE \
+      --payload-format=json
+  fi
+}
+
+exists_notification() {
+  if $DRY_RUN; then return 1; fi
+  gcloud storage buckets notifications list "gs://$BUCKET" --format='value(topic)' 2>/dev/null |
+    grep -q "projects/$PROJECT/topics/$TOPIC\$"
+}
+
+# --- functions ---------------------------------------------------------------------------
+env_vars() {
+  local name=$1 threads=$2
+  local vars="OIE_WAREHOUSE=bigquery,OIE_BQ_PROJECT=$PROJECT,OIE_BQ_DATASET=$DATASET"
+  vars+=",OIE_STORAGE=gcs,OIE_BUCKET=$BUCKET,OIE_EVENTS=pubsub,OIE_TOPIC=$TOPIC"
+  vars+=",OIE_BASE_URL=$BASE_URL,OIE_DATA_DIR=/tmp/oie,THREADS=$threads"
+  if [[ $MODEL_FUNCTIONS == *" $name "* ]]; then vars+=",OIE_MODEL=model/model.tflite"; fi
+  echo "$vars"
+}
+
+deploy_function() {
+  local name trigger memory cpu concurrency max timeout role access
+  read -r name trigger memory cpu concurrency max timeout role access <<<"$(spec "$1")"
+  step "function $name"
+  local args=(functions deploy "$name" --gen2 --runtime=python312 --project="$PROJECT"
+    --region="$REGION" --source="$BUILD/$name" --entry-point="$name"
+    --memory="$memory" --cpu="$cpu" --concurrency="$concurrency" --max-instances="$max"
+    --timeout="${timeout}s" --service-account="$(account "$role")"
+    --build-service-account="projects/$PROJECT/serviceAccounts/$(account builder)"
+    --set-env-vars="$(env_vars "$name" "$concurrency")" --quiet)
+  if [[ $trigger == topic ]]; then
+    args+=(--trigger-topic="$TOPIC" --trigger-service-account="$(account "$role")" --retry)
+  elif [[ $access == public || $PUBLIC_UPLOADS == true ]]; then
+    args+=(--trigger-http --allow-unauthenticated)
+  else
+    args+=(--trigger-http --no-allow-unauthenticated)
+  fi
+  run gcloud "${args[@]}"
+  if [[ $trigger == topic ]]; then wire_trigger "$name" "$role"; fi
+}
+
+# The trigger's push subscription: its account may invoke the function, and what it cannot
+# deliver goes to the dead-letter topic instead of being dropped after a day.
+wire_trigger() {
+  local name=$1 role=$2 trigger subscription number
+  run gcloud functions add-invoker-policy-binding "$name" --project="$PROJECT" \
+    --region="$REGION" --member="serviceAccount:$(account "$role")" --format=none
+  trigger=$(lookup "TRIGGER_OF_$name" gcloud functions describe "$name" --project="$PROJECT" \
+    --region="$REGION" --format='value(eventTrigger.trigger)')
+  subscription=$(lookup "SUBSCRIPTION_OF_$name" gcloud eventarc triggers describe "$trigger" \
+    --project="$PROJECT" --location="$REGION" --format='value(transport.pubsub.subscription)')
+  number=$(lookup PROJECT_NUMBER gcloud projects describe "$PROJECT" \
+    --format='value(projectNumber)')
+  local agent="service-$number@gcp-sa-pubsub.iam.gserviceaccount.com"
+  run gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" --project="$PROJECT" \
+    --member="serviceAccount:$agent" --role=roles/pubsub.publisher --format=none
+  run gcloud pubsub subscriptions add-iam-policy-binding "$subscription" --project="$PROJECT" \
+    --member="serviceAccount:$agent" --role=roles/pubsub.subscriber --format=none
+  run gcloud pubsub subscriptions update "$subscription" --project="$PROJECT" \
+    --dead-letter-topic="$DEAD_LETTER_TOPIC" --max-delivery-attempts=10 \
+    --min-retry-delay=10s --max-retry-delay=600s
+}
+
+# --- teardown ----------------------------------------------------------------------------
+# Deletes are allowed to find nothing: teardown may be run twice, or after a failed deploy.
+remove() { run "$@" || echo "  (nothing to remove)"; }
+
+teardown() {
+  local name role
+  for name in "${SELECTED[@]}"; do
+    step "remove function $name"
+    remove gcloud functions delete "$name" --gen2 --project="$PROJECT" --region="$REGION" --quiet
+  done
+  if ((${#ONLY[@]})); then return; fi
+  step "remove the notification, topics and service accounts"
+  remove gcloud storage buckets notifications delete "gs://$BUCKET"
+  remove gcloud pubsub subscriptions delete "$DEAD_LETTER_TOPIC-hold" --project="$PROJECT"
+  remove gcloud pubsub topics delete "$TOPIC" "$DEAD_LETTER_TOPIC" --project="$PROJECT"
+  for role in query results classifier; do
+    remove gcloud projects remove-iam-policy-binding "$PROJECT" --condition=None --quiet \
+      --member="serviceAccount:$(account "$role")" --role=roles/bigquery.jobUser --format=none
+  done
+  remove gcloud projects remove-iam-policy-binding "$PROJECT" --condition=None --quiet \
+    --member="serviceAccount:$(account builder)" --role=roles/cloudbuild.builds.builder \
+    --format=none
+  if ! $DELETE_DATA; then  # the bucket and dataset stay: take the accounts' grants off them
+    for role in upload results classifier; do
+      remove gcloud storage buckets remove-iam-policy-binding "gs://$BUCKET" --all \
+        --member="serviceAccount:$(account "$role")" --format=none
+    done
+    remove bq query --project_id="$PROJECT" --location="$REGION" --use_legacy_sql=false \
+      --quiet "$(dataset_grants REVOKE FROM)"
+  fi
+  for role in $ROLES; do
+    remove gcloud iam service-accounts delete "$(account "$role")" --project="$PROJECT" --quiet
+  done
+  if $DELETE_DATA; then
+    step "delete the data (--delete-data)"
+    remove gcloud storage rm --recursive "gs://$BUCKET" "gs://$DATA_BUCKET"
+    remove bq rm --recursive --force --dataset "$PROJECT:$DATASET"
+  else
+    echo
+    echo "kept: gs://$BUCKET, gs://$DATA_BUCKET and dataset $PROJECT:$DATASET (--delete-data removes them)"
+  fi
+  rm -rf "$BUILD"
+}
+
+# --- main --------------------------------------------------------------------------------
+$DRY_RUN && echo "# dry run: nothing below is run; PLACEHOLDERS stand for values read from the project"
+echo "# project $PROJECT, region $REGION, bucket gs://$BUCKET, dataset $DATASET, topic $TOPIC"
+case $ACTION in
+  build) build_all ;;
+  teardown) teardown ;;
+  deploy)
+    build_all
+    enable_apis
+    provision_data
+    provision_accounts
+    provision_notification
+    for name in "${SELECTED[@]}"; do deploy_function "$name"; done
+    step "done"
+    echo "explorer: $BASE_URL/index"
+    ;;
+esac
