@@ -275,6 +275,27 @@ def test_cli_classify(
     adapters.reset()
 
 
+def test_cli_model_copies_the_model_with_its_labels(
+    tmp_path: Path, photos: Path, assets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OIE_ASSETS", str(assets))
+    adapters.reset()
+    runner = CliRunner()
+    done = runner.invoke(main, ["model", "--copy-to", str(tmp_path / "bundle")])
+    assert done.exit_code == 0, done.output
+    assert "1001 labels, input 224x224" in done.output
+    # the copy is a model of its own: loaded with dict.txt beside it, it answers the same
+    copied = load_spec(tmp_path / "bundle" / "model.tflite")
+    top = Classifier(copied).classify((photos / "parrot.jpg").read_bytes())[0]
+    assert top.label == "macaw"
+    monkeypatch.setenv("OIE_MODEL", str(tmp_path / "missing.tflite"))
+    adapters.reset()
+    missing = runner.invoke(main, ["model"])
+    assert missing.exit_code == 1 and "no model file at" in missing.output
+    assert "Traceback" not in missing.output
+    adapters.reset()
+
+
 def spec_with(output_dtype: object, quant: tuple[float, int]) -> ModelSpec:
     """A model description with three float-input classes and the given output tensor."""
     import numpy as np
