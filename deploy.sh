@@ -136,6 +136,16 @@ run() {
   quote "$@"
   if ! $DRY_RUN; then "$@"; fi
 }
+# IAM is eventually consistent: a service account made seconds ago may not be known yet.
+grant() {
+  local wait
+  for wait in 5 10 20 40; do
+    run "$@" && return 0
+    echo "  (retrying in ${wait}s)"
+    sleep "$wait"
+  done
+  run "$@"
+}
 lookup() {
   local placeholder=$1; shift
   if $DRY_RUN; then
@@ -225,20 +235,20 @@ provision_accounts() {
     fi
   done
   for role in query results classifier; do
-    run gcloud projects add-iam-policy-binding "$PROJECT" --condition=None --quiet \
+    grant gcloud projects add-iam-policy-binding "$PROJECT" --condition=None --quiet \
       --member="serviceAccount:$(account "$role")" --role=roles/bigquery.jobUser --format=none
   done
-  run gcloud projects add-iam-policy-binding "$PROJECT" --condition=None --quiet \
+  grant gcloud projects add-iam-policy-binding "$PROJECT" --condition=None --quiet \
     --member="serviceAccount:$(account builder)" --role=roles/cloudbuild.builds.builder \
     --format=none
-  run gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
+  grant gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
     --member="serviceAccount:$(account upload)" --role=roles/storage.objectCreator --format=none
   for role in results classifier; do
-    run gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
+    grant gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
       --member="serviceAccount:$(account "$role")" --role=roles/storage.objectViewer --format=none
   done
   # Dataset and table grants in BigQuery's own DCL (GRANT is idempotent).
-  run bq query --project_id="$PROJECT" --location="$REGION" --use_legacy_sql=false --quiet \
+  grant bq query --project_id="$PROJECT" --location="$REGION" --use_legacy_sql=false --quiet \
     "$(dataset_grants GRANT TO)"
 }
 
@@ -259,7 +269,7 @@ provision_notification() {
   local agent
   agent=$(lookup "service-PROJECT_NUMBER@gs-project-accounts.iam.gserviceaccount.com" \
     gcloud storage service-agent --project="$PROJECT")
-  run gcloud pubsub topics add-iam-policy-binding "$TOPIC" --project="$PROJECT" \
+  grant gcloud pubsub topics add-iam-policy-binding "$TOPIC" --project="$PROJECT" \
     --member="serviceAccount:$agent" --role=roles/pubsub.publisher --format=none
   if exists_notification; then
     echo "notification from gs://$BUCKET to $TOPIC: exists"
@@ -311,7 +321,7 @@ deploy_function() {
 # deliver goes to the dead-letter topic instead of being dropped after a day.
 wire_trigger() {
   local name=$1 role=$2 trigger subscription number
-  run gcloud functions add-invoker-policy-binding "$name" --project="$PROJECT" \
+  grant gcloud functions add-invoker-policy-binding "$name" --project="$PROJECT" \
     --region="$REGION" --member="serviceAccount:$(account "$role")" --format=none
   trigger=$(lookup "TRIGGER_OF_$name" gcloud functions describe "$name" --project="$PROJECT" \
     --region="$REGION" --format='value(eventTrigger.trigger)')
@@ -320,9 +330,9 @@ wire_trigger() {
   number=$(lookup PROJECT_NUMBER gcloud projects describe "$PROJECT" \
     --format='value(projectNumber)')
   local agent="service-$number@gcp-sa-pubsub.iam.gserviceaccount.com"
-  run gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" --project="$PROJECT" \
+  grant gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" --project="$PROJECT" \
     --member="serviceAccount:$agent" --role=roles/pubsub.publisher --format=none
-  run gcloud pubsub subscriptions add-iam-policy-binding "$subscription" --project="$PROJECT" \
+  grant gcloud pubsub subscriptions add-iam-policy-binding "$subscription" --project="$PROJECT" \
     --member="serviceAccount:$agent" --role=roles/pubsub.subscriber --format=none
   run gcloud pubsub subscriptions update "$subscription" --project="$PROJECT" \
     --dead-letter-topic="$DEAD_LETTER_TOPIC" --max-delivery-attempts=10 \
