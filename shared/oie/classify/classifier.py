@@ -5,32 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .images import DEFAULT_LIMITS, Limits, RejectedImage, decode
+from .images import DEFAULT_LIMITS, Limits, decode
+from .labels import Labels, Outcome, Prediction
 from .model import ModelSpec, interpreter_class
-
-
-@dataclass(frozen=True)
-class Prediction:
-    label: str
-    score: float
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One file's answer: predictions, or the reason it was rejected."""
-
-    name: str
-    predictions: tuple[Prediction, ...] = ()
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 def select(scores: np.ndarray, labels: tuple[str, ...], min_confidence: float,
@@ -44,22 +25,6 @@ def select(scores: np.ndarray, labels: tuple[str, ...], min_confidence: float,
             break
         out.append(Prediction(labels[i], round(score, 6)))
     return tuple(out)
-
-
-class Labels:
-    """What every labeler offers on top of its `classify`: a per-file answer."""
-
-    def classify(self, data: bytes, min_confidence: float = 0.25,
-                 top_k: int | None = None) -> tuple[Prediction, ...]:  # fmt: skip
-        raise NotImplementedError
-
-    def outcome(self, name: str, data: bytes, min_confidence: float = 0.25,
-                top_k: int | None = None) -> Outcome:  # fmt: skip
-        """Predictions, or the reason the file was rejected; other errors still raise."""
-        try:
-            return Outcome(name, self.classify(data, min_confidence, top_k))
-        except RejectedImage as exc:
-            return Outcome(name, error=str(exc))
 
 
 class Classifier(Labels):

@@ -39,8 +39,8 @@ from typing import Any
 from PIL import Image, ImageOps
 
 from ..errors import Unavailable
-from .classifier import Labels, Prediction
 from .images import DEFAULT_LIMITS, Limits, RejectedImage, _to_rgb, sniff
+from .labels import Labels, Prediction
 
 MODEL = "cloud-vision"
 ENDPOINT_ENV = "OIE_VISION_ENDPOINT"

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..tables import CLASSIFICATIONS as TABLE
 from ..warehouse import Row, Warehouse, WarehouseError
-from .runner import TABLE
 
 LATEST = """WITH latest AS (
   SELECT * FROM classifications

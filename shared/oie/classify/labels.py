@@ -1,0 +1,42 @@
+"""What every labeler answers (the TFLite classifier, Cloud Vision); no numpy needed here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .images import RejectedImage
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One file's answer: predictions, or the reason it was rejected."""
+
+    name: str
+    predictions: tuple[Prediction, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Labels:
+    """What every labeler offers on top of its `classify`: a per-file answer."""
+
+    def classify(self, data: bytes, min_confidence: float = 0.25,
+                 top_k: int | None = None) -> tuple[Prediction, ...]:  # fmt: skip
+        raise NotImplementedError
+
+    def outcome(self, name: str, data: bytes, min_confidence: float = 0.25,
+                top_k: int | None = None) -> Outcome:  # fmt: skip
+        """Predictions, or the reason the file was rejected; other errors still raise."""
+        try:
+            return Outcome(name, self.classify(data, min_confidence, top_k))
+        except RejectedImage as exc:
+            return Outcome(name, error=str(exc))
