@@ -7,7 +7,7 @@ PORT ?= 8080
 OIE_ASSETS ?= $(if $(wildcard ../shared/assets/openimages),../shared/assets,)
 export OIE_ASSETS
 
-.PHONY: install demo serve test test-deps lint format bench bench-course bench-classify bench-pipeline clean
+.PHONY: install demo serve test test-deps lint format lock bench bench-course bench-classify bench-pipeline bench-bundles clean
 
 $(BIN)/oie: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,9 @@ demo: install  ## import the demo data (once) and serve every function on $(PORT
 serve: install
 	$(BIN)/oie serve --port $(PORT)
 
-test-deps: install  ## what the test tiers need: the bqemulator venv and Debian's chromium
+test-deps: install  ## what the test tiers need: the bqemulator venv, Debian's chromium and shellcheck
 	bash tests/support/install-bqemulator.sh
-	bash tests/support/install-chromium.sh
+	bash tests/support/install-debian-tools.sh
 
 test: test-deps lint
 	$(BIN)/pytest
@@ -33,6 +33,21 @@ test: test-deps lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Each function's requirements.txt is a full lock made from its requirements.in: every
+# transitive dependency pinned, for Cloud Functions' python312 on Linux x86_64, at the
+# versions the project's .venv has wherever they fit. Needs PyPI.
+LOCK_CONSTRAINTS := $(abspath $(VENV))/lock-constraints.txt
+lock: install  ## regenerate functions/*/requirements.txt from requirements.in
+	$(BIN)/python -m pip install -q 'uv>=0.9'
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^#' >$(LOCK_CONSTRAINTS)
+	set -e; for dir in functions/*/; do \
+	  (cd $$dir && $(abspath $(BIN))/uv pip compile -q requirements.in -o requirements.txt \
+	    --python-version 3.12 --python-platform x86_64-manylinux_2_28 \
+	    --constraint $(LOCK_CONSTRAINTS) --annotation-style line \
+	    --custom-compile-command 'make lock'); \
+	  sed -i -e 's|, -c $(LOCK_CONSTRAINTS)||' -e 's|-c $(LOCK_CONSTRAINTS), ||' $${dir}requirements.txt; \
+	done
 
 format: install
 	$(BIN)/ruff format .
@@ -43,6 +58,7 @@ bench: install  ## explorer at course and full scale (writes bench-data/, GBs), 
 	$(BIN)/python tests/bench/classify_bench.py
 	$(BIN)/python tests/bench/pipeline_bench.py
 	$(BIN)/python tests/bench/chain_bench.py
+	$(BIN)/python tests/bench/bundle_bench.py
 
 bench-pipeline: install  ## the pipeline: 1,000 photos through oie serve's bucket watcher, then the emulator chain
 	$(BIN)/python tests/bench/pipeline_bench.py
@@ -50,6 +66,9 @@ bench-pipeline: install  ## the pipeline: 1,000 photos through oie serve's bucke
 
 bench-classify: install  ## classifier throughput, peak memory, cold start vs the seed's method
 	$(BIN)/python tests/bench/classify_bench.py
+
+bench-bundles: install  ## each function's installed size and cold import time, in its own venv
+	$(BIN)/python tests/bench/bundle_bench.py
 
 bench-course: install
 	$(BIN)/python tests/bench/run.py --scale course
