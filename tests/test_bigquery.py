@@ -11,14 +11,13 @@ import pytest
 from werkzeug.test import Client
 
 from oie import adapters
-from oie.dataset.importer import import_files
 from oie.explore import QUERIES
 from oie.keys import MAX_KEY, MIN_KEY, image_key
 from oie.warehouse.bigquery_adapter import BigQueryWarehouse
 from oie.warehouse.duckdb_adapter import DuckDBWarehouse
 
 from .conftest import need
-from .support.bqemulator import bqemulator_python, start_bqemulator, stop
+from .support.bqemulator import bqemulator_python, with_course_data
 
 pytestmark = pytest.mark.bigquery
 PROJECT, DATASET = "oie-test", "openimages"
@@ -27,13 +26,8 @@ PROJECT, DATASET = "oie-test", "openimages"
 @pytest.fixture(scope="module")
 def bq_endpoint(course_files: dict[str, Path]) -> Iterator[str]:
     need(bqemulator_python() is not None, "no .venv-bqemu (tests/support/install-bqemulator.sh)")
-    endpoint, proc = start_bqemulator(PROJECT)
-    try:
-        reports = import_files(BigQueryWarehouse(PROJECT, DATASET, endpoint), course_files)
-        assert [r.rows for r in reports] == [601, 4386, 2768]
+    with with_course_data(PROJECT, DATASET, course_files) as endpoint:
         yield endpoint
-    finally:
-        stop(proc)
 
 
 @pytest.fixture

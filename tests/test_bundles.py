@@ -30,12 +30,11 @@ from urllib.parse import quote
 import pytest
 from werkzeug.test import Client
 
-from oie.dataset.importer import import_files
 from oie.warehouse.bigquery_adapter import BigQueryWarehouse
 
 from .conftest import need
 from .support import bundles as b
-from .support.bqemulator import bqemulator_python, start_bqemulator, stop
+from .support.bqemulator import bqemulator_python, with_course_data
 from .support.gcs_emulator import fake_gcs_binary, gcs_emulator
 from .support.vision_fake import VisionFake, vision_fake
 from .test_emulators import need_module
@@ -82,13 +81,8 @@ def venvs(bundles: dict[str, Path], python: str) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def bq_endpoint(course_files: dict[str, Path]) -> Iterator[str]:
     need(bqemulator_python() is not None, "no .venv-bqemu (tests/support/install-bqemulator.sh)")
-    endpoint, proc = start_bqemulator(PROJECT)
-    try:
-        reports = import_files(BigQueryWarehouse(PROJECT, DATASET, endpoint), course_files)
-        assert [r.rows for r in reports] == [601, 4386, 2768]
+    with with_course_data(PROJECT, DATASET, course_files) as endpoint:
         yield endpoint
-    finally:
-        stop(proc)
 
 
 @pytest.fixture(scope="module")

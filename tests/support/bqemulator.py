@@ -31,6 +31,8 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -140,3 +142,15 @@ class BQEmulator:
         if self.proc is not None:
             stop(self.proc)
             self.proc = None
+
+
+@contextmanager
+def with_course_data(project: str, dataset: str, files: Mapping[str, Path]) -> Iterator[str]:
+    """bqemulator holding the course CSVs, imported as `oie import` does; yields the endpoint."""
+    from oie.dataset.importer import import_files
+    from oie.warehouse.bigquery_adapter import BigQueryWarehouse
+
+    with BQEmulator(project) as endpoint:
+        reports = import_files(BigQueryWarehouse(project, dataset, endpoint), files)
+        assert [r.rows for r in reports] == [601, 4386, 2768], "not the course data"
+        yield endpoint
