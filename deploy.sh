@@ -118,9 +118,9 @@ else
 fi
 
 # --- running commands --------------------------------------------------------------------
-# run: print a command, then run it unless --dry-run. lookup: a read-only command whose
-# output a later command needs; under --dry-run it prints and yields a placeholder.
-# Commands are printed quoted for a POSIX shell, ready to copy.
+# run: print a command (quoted for a POSIX shell, ready to copy), then run it unless
+# --dry-run. lookup: a read-only command whose output a later command needs; under
+# --dry-run it prints and yields a placeholder.
 quote() {
   local arg out=()
   for arg in "$@"; do
@@ -167,12 +167,7 @@ ensure_python() {
 }
 
 # --- bundles -----------------------------------------------------------------------------
-build_model() {
-  local dest=$BUILD/.model
-  if [[ ! -f $dest/model.tflite ]]; then
-    "$PYTHON" -m oie.cli model --copy-to "$dest"
-  fi
-}
+build_model() { "$PYTHON" -m oie.cli model --copy-to "$BUILD/.model"; }
 
 build_bundle() {
   local name=$1 dir=$BUILD/$1
