@@ -127,20 +127,10 @@ def _with(status: str, notes: list[str]) -> str:
 
 
 def storage_client(project: str) -> storage.Client:
-    """Cloud Storage, or the emulator at STORAGE_EMULATOR_HOST."""
+    """Cloud Storage; the client library itself honours STORAGE_EMULATOR_HOST."""
     from google.cloud import storage
 
-    host = os.environ.get("STORAGE_EMULATOR_HOST", "").strip()
-    if not host:
-        return storage.Client(project=project)
-    from google.auth.credentials import AnonymousCredentials
-
-    endpoint = host if "://" in host else f"http://{host}"
-    return storage.Client(
-        project=project,
-        credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": endpoint},
-    )
+    return storage.Client(project=project)
 
 
 def warehouse(config: Config) -> BigQueryWarehouse:
