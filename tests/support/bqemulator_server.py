@@ -15,6 +15,9 @@ which builds a ``bqemulator.config.Settings`` and calls
   real BigQuery's behaviour: it honours ``defaultDataset`` (the emulator only
   does so for jobs.insert), and a failed query answers with an HTTP error
   instead of HTTP 200 with ``errors``, which the client took as an empty result.
+* Column names keep the spelling the statement gave them, as in BigQuery: the
+  emulator's type pass (sqlglot's ``qualify``) lower-cases every identifier, so a
+  CTAS that needed a rewrite stored ``ImageKey`` as ``imagekey``.
 * An unhandled server error answers HTTP 400 with the exception text instead of
   a bare 500, which google-cloud-bigquery would retry for up to 600 s.
 
@@ -127,6 +130,11 @@ async def _internal_error_as_400(request: Any, exc: Exception) -> Any:
     )
 
 
+def _keep_identifier_case(expression: Any, dialect: Any = None, **_: Any) -> Any:
+    """Replacement for sqlglot's ``normalize_identifiers`` inside ``qualify``."""
+    return expression
+
+
 def _watch_parent() -> None:
     """SIGTERM ourselves (a clean stop) once the parent process is gone."""
     parent = os.getppid()
@@ -155,6 +163,9 @@ def main() -> None:
         _watch_parent()
 
     DuckDBEngine._load_spatial = _skip_spatial  # type: ignore[method-assign]
+    import sqlglot.optimizer.qualify
+
+    sqlglot.optimizer.qualify.normalize_identifiers = _keep_identifier_case  # type: ignore[assignment]
     create_app = server.create_app
 
     def create_patched_app(context: Any) -> Any:
