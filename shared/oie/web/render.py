@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ import flask
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .. import settings
-from ..errors import Unavailable
+from ..errors import Failure, Unavailable
 from .params import InputError, Params
 
 log = logging.getLogger("oie.web")
@@ -48,6 +49,7 @@ class View:
     data: dict[str, Any]  # the JSON answer; the template sees it as `data`
     context: dict[str, Any] = field(default_factory=dict)  # template-only extras
     status: int = 200
+    retry_after: int | None = None  # seconds: a 503 that may go away
 
 
 def wants_json(request: flask.Request) -> bool:
@@ -65,6 +67,28 @@ def error_view(status: int, message: str, param: str | None = None) -> View:
     return View("error.html", "Error" if status >= 500 else "Bad request", data, status=status)
 
 
+def failure_view(exc: BaseException, where: str) -> View:
+    """The answer to an exception: 503 for what is unavailable now, else a 500 with an id.
+
+    The user sees the exception's public message (503) or only an id to quote (500); the
+    log gets the detail, with the id.
+    """
+    if isinstance(exc, Unavailable):
+        log.error("unavailable on %s: %s%s", where, exc, f" ({exc.detail})" if exc.detail else "")
+        view = error_view(503, f"Not available: {exc}")
+        view.retry_after = exc.retry_after
+        return view
+    error_id = uuid.uuid4().hex[:12]
+    if isinstance(exc, Failure):
+        log.error("failed on %s [error %s]: %s", where, error_id, exc.detail)
+    else:
+        log.exception("failed on %s [error %s]", where, error_id, exc_info=exc)
+    message = f"Something went wrong on our side; it has been logged as error {error_id}."
+    view = error_view(500, message)
+    view.data["error_id"] = error_id
+    return view
+
+
 def render(request: flask.Request, view: View) -> flask.Response:
     if wants_json(request):
         body = json.dumps({"ok": view.status < 400, **view.data}, ensure_ascii=False)
@@ -75,6 +99,8 @@ def render(request: flask.Request, view: View) -> flask.Response:
         )
         response = flask.Response(html, view.status, mimetype="text/html")
     response.headers["Vary"] = "Accept"
+    if view.retry_after:
+        response.headers["Retry-After"] = str(view.retry_after)
     if view.status == 200:
         response.headers["Cache-Control"] = "public, max-age=300"
     return response
@@ -95,12 +121,8 @@ def page(fn: Callable[[Params], View]) -> Handler:
                 view = fn(Params(request.args))
             except InputError as exc:
                 view = error_view(400, exc.message, exc.param)
-            except Unavailable as exc:
-                log.error("unavailable on %s: %s", request.full_path, exc)
-                view = error_view(503, f"Not available: {exc}")
-            except Exception:
-                log.exception("failed on %s", request.full_path)
-                view = error_view(500, "Something went wrong on our side; it has been logged.")
+            except Exception as exc:
+                view = failure_view(exc, request.full_path)
         response = render(request, view)
         if view.status == 405:
             response.headers["Allow"] = "GET, HEAD"

@@ -12,9 +12,8 @@ import flask
 from werkzeug.datastructures import FileStorage
 
 from .. import adapters
-from ..errors import Unavailable
 from .params import InputError, Params
-from .render import View, error_view, log, page, render, url, wants_json
+from .render import View, error_view, failure_view, page, render, url, wants_json
 
 
 class Labeler(Protocol):
@@ -119,12 +118,8 @@ def upload_page(request: flask.Request, function: str, labeler: Callable[[], Lab
             view = _classify(request, function, labeler())
     except InputError as exc:
         view = error_view(400, exc.message, exc.param)
-    except Unavailable as exc:
-        log.error("%s unavailable: %s", function, exc)
-        view = error_view(503, f"Not available: {exc}")
-    except Exception:
-        log.exception("%s failed", function)
-        view = error_view(500, "Something went wrong on our side; it has been logged.")
+    except Exception as exc:
+        view = failure_view(exc, function)
     response = render(request, view)
     response.headers["Cache-Control"] = "no-store"
     return response
