@@ -25,7 +25,10 @@ def make_warehouse(s: Settings) -> Warehouse:
     if s.warehouse == "bigquery":
         from .warehouse.bigquery_adapter import BigQueryWarehouse
 
-        return BigQueryWarehouse(s.bq_project, s.bq_dataset, endpoint=s.bq_endpoint)
+        return BigQueryWarehouse(
+            s.bq_project, s.bq_dataset, endpoint=s.bq_endpoint,
+            max_bytes_billed=s.bq_max_bytes_billed or None, timeout_s=s.bq_timeout_s,
+        )  # fmt: skip
     raise ValueError(f"OIE_WAREHOUSE={s.warehouse!r}: expected 'duckdb' or 'bigquery'")
 
 

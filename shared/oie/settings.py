@@ -28,6 +28,9 @@ class Settings:
     bq_project: str = ""
     bq_dataset: str = "openimages"
     bq_endpoint: str = ""  # e.g. http://127.0.0.1:9050 for an emulator
+    # A query billed for more is refused (503); see README "What a page costs".
+    bq_max_bytes_billed: int = 500_000_000
+    bq_timeout_s: float = 20.0  # a query's deadline, retries included
     data_url: str = COURSE_DATA_URL
     image_url_template: str = COURSE_IMAGE_URL
     base_url: str = ""  # prefix of links between functions ("" = same host)
@@ -68,6 +71,8 @@ def from_env() -> Settings:
         bq_project=_env("OIE_BQ_PROJECT", _env("GOOGLE_CLOUD_PROJECT")),
         bq_dataset=_env("OIE_BQ_DATASET", "openimages"),
         bq_endpoint=_env("OIE_BQ_ENDPOINT"),
+        bq_max_bytes_billed=int(_env("OIE_BQ_MAX_BYTES_BILLED", "500000000")),
+        bq_timeout_s=float(_env("OIE_BQ_TIMEOUT_S", "20")),
         data_url=_env("OIE_DATA_URL", COURSE_DATA_URL),
         image_url_template=_env("OIE_IMAGE_URL_TEMPLATE", COURSE_IMAGE_URL),
         base_url=_env("OIE_BASE_URL").rstrip("/"),

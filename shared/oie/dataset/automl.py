@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from ..catalog import Catalog, ClassInfo
 from ..explore import MATCHED_LABELS
 from ..keys import MAX_KEY, MIN_KEY, image_id
-from ..warehouse import Warehouse
+from ..warehouse import Warehouse, ints
 
 SETS = ("TRAIN", "VALIDATION", "TEST")
 DEFAULT_BUCKET_URI = "gs://bdcc_open_images_dataset/images"
@@ -224,7 +224,7 @@ def _shared(warehouse: Warehouse, classes: Sequence[ClassInfo], keys: set[int]) 
     if not keys or len(classes) < 2:
         return 0
     rows = warehouse.query(
-        MATCHED_LABELS, {"keys": sorted(keys), "labels": [c.label_id for c in classes]}
+        MATCHED_LABELS, {"keys": ints(sorted(keys)), "labels": ints(c.label_id for c in classes)}
     )
     per_image: dict[int, int] = {}
     for r in rows:

@@ -6,14 +6,36 @@ Adapters: `duckdb_adapter.DuckDBWarehouse` (local) and `bigquery_adapter.BigQuer
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ..errors import Unavailable
 
-Param = str | int | float | bool | datetime | Sequence[str] | Sequence[int]
+
+@dataclass(frozen=True)
+class Array:
+    """A list parameter with its element type.
+
+    BigQuery types every statement before it runs: `x IN UNNEST(@ids)` on an INT64 column
+    needs `ARRAY<INT64>` even when the list is empty, so the type travels with the values.
+    """
+
+    element: Literal["INT64", "STRING"]
+    values: tuple[int | str, ...]
+
+
+def ints(values: Iterable[int]) -> Array:
+    return Array("INT64", tuple(values))
+
+
+def strings(values: Iterable[str]) -> Array:
+    return Array("STRING", tuple(values))
+
+
+Param = str | int | float | bool | datetime | Array
 Row = dict[str, Any]
 # (column name, BigQuery type), e.g. ("ImageId", "STRING")
 Schema = Sequence[tuple[str, str]]

@@ -1,4 +1,9 @@
-"""Warehouse adapter for BigQuery (google-cloud-bigquery, Application Default Credentials)."""
+"""Warehouse adapter for BigQuery (google-cloud-bigquery, Application Default Credentials).
+
+Statements go as written: `QueryJobConfig.default_dataset` resolves unqualified table
+names, and short-query mode (`JOB_CREATION_OPTIONAL`) lets BigQuery answer a small page
+without creating a job. Every query has a bytes-billed cap and a deadline.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import Param, Row, Schema, WarehouseError
-from .sql import output_names, qualify
+from ..errors import Busy, Failure
+from . import Array, Param, Row, Schema, WarehouseError
+
+# Reasons BigQuery gives for "not now": a retry later may succeed.
+BUSY_REASONS = {"rateLimitExceeded", "quotaExceeded", "backendError", "internalError",
+                "jobRateLimitExceeded", "resourcesExceeded"}  # fmt: skip
 
 
 def _scalar_type(value: object) -> str:
@@ -21,17 +30,21 @@ def _scalar_type(value: object) -> str:
         return "FLOAT64"
     if isinstance(value, datetime):
         return "TIMESTAMP"
-    return "STRING"
+    if isinstance(value, str):
+        return "STRING"
+    raise TypeError(f"no BigQuery type for a {type(value).__name__} parameter")
 
 
 def query_parameters(params: Mapping[str, Param]) -> list[Any]:
+    """The statement's parameters, each typed as BigQuery will check it."""
     from google.cloud import bigquery
 
     out: list[Any] = []
     for name, value in params.items():
-        if isinstance(value, list | tuple):
-            kind = _scalar_type(value[0]) if value else "STRING"
-            out.append(bigquery.ArrayQueryParameter(name, kind, list(value)))
+        if isinstance(value, Array):
+            out.append(bigquery.ArrayQueryParameter(name, value.element, list(value.values)))
+        elif isinstance(value, list | tuple):
+            raise TypeError(f"list parameter @{name} has no element type: pass ints() or strings()")
         else:
             out.append(bigquery.ScalarQueryParameter(name, _scalar_type(value), value))
     return out
@@ -41,18 +54,41 @@ def _jsonable(row: Row) -> Row:
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
 
 
+def translate(exc: Exception, max_bytes_billed: int | None = None) -> Exception:
+    """A client library error as the answer it deserves; the service's words stay in `detail`."""
+    from google.api_core import exceptions
+
+    detail = str(exc)
+    errors = getattr(exc, "errors", None) or [{}]
+    reason = errors[0].get("reason", "") if isinstance(errors[0], dict) else ""
+    if reason == "bytesBilledLimitExceeded":
+        cap = f" ({max_bytes_billed / 1e6:,.0f} MB)" if max_bytes_billed else ""
+        return WarehouseError(f"this query would read more than the configured limit{cap}",
+                              detail)  # fmt: skip
+    if isinstance(exc, exceptions.NotFound):
+        return WarehouseError("the data set has not been loaded into BigQuery yet", detail)
+    transient = (exceptions.TooManyRequests, exceptions.ServerError, exceptions.RetryError,
+                 exceptions.DeadlineExceeded, TimeoutError, ConnectionError)  # fmt: skip
+    if reason in BUSY_REASONS or isinstance(exc, transient):
+        return Busy("BigQuery is busy or unreachable; try again shortly", detail)
+    return Failure(f"BigQuery refused a statement: {detail}")
+
+
 class BigQueryWarehouse:
     """Queries run with `query_and_wait`; unqualified tables resolve to the dataset."""
 
     name = "bigquery"
-    # Each statement is a job with a round trip of its own: prefer one big query to many.
+    # Each statement is a round trip of its own: prefer one bigger query to several.
     prefers_few_queries = True
 
-    def __init__(self, project: str, dataset: str, endpoint: str = "", location: str | None = None):
+    def __init__(self, project: str, dataset: str, endpoint: str = "", location: str | None = None,
+                 max_bytes_billed: int | None = None, timeout_s: float = 20.0):  # fmt: skip
         self.project = project
         self.dataset = dataset
         self.endpoint = endpoint
         self.location = location
+        self.max_bytes_billed = max_bytes_billed
+        self.timeout_s = timeout_s
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -62,7 +98,10 @@ class BigQueryWarehouse:
             if self._client is None:
                 from google.cloud import bigquery
 
-                kwargs: dict[str, Any] = {"project": self.project or None}
+                kwargs: dict[str, Any] = {
+                    "project": self.project or None,
+                    "default_job_creation_mode": "JOB_CREATION_OPTIONAL",
+                }
                 if self.endpoint:  # an emulator: no credentials to find
                     from google.api_core.client_options import ClientOptions
                     from google.auth.credentials import AnonymousCredentials
@@ -79,17 +118,30 @@ class BigQueryWarehouse:
     def ensure_dataset(self) -> None:
         self.client.create_dataset(self.dataset_id, exists_ok=True)
 
-    def query(self, sql: str, params: Mapping[str, Param] | None = None) -> list[Row]:
+    def _run(self, sql: str, params: Mapping[str, Param] | None = None,
+             max_bytes_billed: int | None = None) -> Any:  # fmt: skip
         from google.api_core import exceptions
         from google.cloud import bigquery
+        from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
-        config = bigquery.QueryJobConfig(query_parameters=query_parameters(params or {}))
+        config = bigquery.QueryJobConfig(
+            default_dataset=self.dataset_id, query_parameters=query_parameters(params or {})
+        )
+        if max_bytes_billed:  # the library would send None as the string "None"
+            config.maximum_bytes_billed = max_bytes_billed
         try:
-            rows = self.client.query_and_wait(qualify(sql, self.dataset), job_config=config)
-        except exceptions.NotFound as exc:
-            raise WarehouseError(f"{exc.message} (has the data been imported?)") from exc
-        spelling = output_names(sql)
-        return [{spelling.get(k.lower(), k): v for k, v in row.items()} for row in rows]
+            return self.client.query_and_wait(
+                sql, job_config=config, location=self.location,
+                api_timeout=self.timeout_s, wait_timeout=self.timeout_s,
+                retry=DEFAULT_RETRY.with_deadline(self.timeout_s),
+                job_retry=DEFAULT_JOB_RETRY.with_deadline(self.timeout_s),
+            )  # fmt: skip
+        except (exceptions.GoogleAPIError, TimeoutError, ConnectionError) as exc:
+            raise translate(exc, max_bytes_billed) from exc
+
+    def query(self, sql: str, params: Mapping[str, Param] | None = None) -> list[Row]:
+        rows = self._run(sql, params, self.max_bytes_billed)
+        return [dict(row.items()) for row in rows]
 
     def load_csv(self, table: str, schema: Schema, path: Path, cluster_by: Sequence[str] = ()
                  ) -> int:  # fmt: skip
@@ -114,20 +166,17 @@ class BigQueryWarehouse:
     def derive(self, table: str, select_sql: str, order_by: Sequence[str] = ()) -> None:
         # Clustering keeps the sorted-copy idea on BigQuery: a search prunes blocks.
         cluster = f" CLUSTER BY {', '.join(order_by[:4])}" if order_by else ""
-        select = qualify(select_sql, self.dataset)
-        self.client.query_and_wait(
-            f"CREATE OR REPLACE TABLE `{self.dataset_id}.{table}`{cluster} AS {select}"
-        )
+        self._run(f"CREATE OR REPLACE TABLE {table}{cluster} AS {select_sql}")
 
     def create_table(self, table: str, columns: str, partition_by: str = "",
                      cluster_by: Sequence[str] = ()) -> None:  # fmt: skip
         self.ensure_dataset()
-        ddl = f"CREATE TABLE IF NOT EXISTS `{self.dataset_id}.{table}` ({columns})"
+        ddl = f"CREATE TABLE IF NOT EXISTS {table} ({columns})"
         if partition_by:
             ddl += f" PARTITION BY {partition_by}"
         if cluster_by:
             ddl += f" CLUSTER BY {', '.join(cluster_by)}"
-        self.client.query_and_wait(ddl)
+        self._run(ddl)
 
     def append(self, table: str, rows: Sequence[Row], row_ids: Sequence[str]) -> None:
         if not rows:
@@ -136,7 +185,8 @@ class BigQueryWarehouse:
             f"{self.dataset_id}.{table}", [_jsonable(r) for r in rows], row_ids=list(row_ids)
         )
         if errors:
-            raise WarehouseError(f"insert into {table} failed: {errors[:3]}")
+            detail = f"{table}: {errors[:3]}"
+            raise WarehouseError("the classification could not be recorded", detail)
 
     def row_count(self, table: str) -> int | None:
         from google.api_core import exceptions

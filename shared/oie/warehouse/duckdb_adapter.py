@@ -39,7 +39,8 @@ class DuckDBWarehouse:
                         config={"memory_limit": self.memory_limit},
                     )
                 except duckdb.IOException as exc:
-                    raise WarehouseError(f"cannot open {self.path}: {exc}") from exc
+                    raise WarehouseError("the local warehouse cannot be opened",
+                                         f"{self.path}: {exc}") from exc  # fmt: skip
             return self._con
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -60,7 +61,8 @@ class DuckDBWarehouse:
         try:
             cursor = self._cursor().execute(statement, values or None)
         except duckdb.CatalogException as exc:
-            raise WarehouseError(f"{exc} (has the data been imported? run `oie import`)") from exc
+            missing = "the data has not been imported (run `oie import`)"
+            raise WarehouseError(missing, str(exc)) from exc
         if cursor.description is None:
             return []
         names = [d[0] for d in cursor.description]

@@ -1,4 +1,4 @@
-"""BigQuery SQL helpers shared by the adapters (sqlglot only, no engine)."""
+"""BigQuery SQL on DuckDB, through sqlglot (the BigQuery adapter sends statements as written)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from functools import lru_cache
 import sqlglot
 from sqlglot import exp
 
-from . import Param
+from . import Array, Param
 
 
 def _param_name(node: exp.Expression) -> str | None:
@@ -44,31 +44,12 @@ def to_duckdb(sql: str, list_lengths: tuple[tuple[str, int], ...] = ()) -> str:
 def duckdb_call(sql: str, params: Mapping[str, Param] | None) -> tuple[str, dict[str, object]]:
     """The DuckDB statement and parameters for a BigQuery-dialect query."""
     params = dict(params or {})
-    lists = {k: v for k, v in params.items() if isinstance(v, list | tuple)}
+    for name, value in params.items():
+        if isinstance(value, list | tuple):  # the same rule as BigQuery's: lists are typed
+            raise TypeError(f"list parameter @{name} has no element type: pass ints() or strings()")
+    lists = {k: v.values for k, v in params.items() if isinstance(v, Array)}
     flat: dict[str, object] = {k: v for k, v in params.items() if k not in lists}
     for name, values in lists.items():
         flat.update({f"{name}__{i}": v for i, v in enumerate(values)})
     lengths = tuple(sorted((k, len(v)) for k, v in lists.items()))
     return to_duckdb(sql, lengths), flat
-
-
-def qualify(sql: str, dataset: str) -> str:
-    """Prefix every table that has no dataset with `dataset` (CTE names excepted)."""
-    tree = sqlglot.parse_one(sql, read="bigquery")
-    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-    for table in tree.find_all(exp.Table):
-        if not table.args.get("db") and table.name and table.name not in ctes:
-            table.set("db", exp.to_identifier(dataset))
-    return tree.sql(dialect="bigquery")
-
-
-@lru_cache(maxsize=512)
-def output_names(sql: str) -> dict[str, str]:
-    """The query's output columns as it spells them, by lower-cased name.
-
-    BigQuery column names are case-insensitive, and a result may spell one otherwise than
-    the query did; readers use the query's spelling.
-    """
-    tree = sqlglot.parse_one(sql, read="bigquery")
-    names = tree.named_selects if isinstance(tree, exp.Query) else []
-    return {name.lower(): name for name in names if name != "*"}
