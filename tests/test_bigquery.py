@@ -13,6 +13,7 @@ from werkzeug.test import Client
 from oie import adapters
 from oie.explore import QUERIES
 from oie.keys import MAX_KEY, MIN_KEY, image_key
+from oie.warehouse import ints, strings
 from oie.warehouse.bigquery_adapter import BigQueryWarehouse
 from oie.warehouse.duckdb_adapter import DuckDBWarehouse
 
@@ -77,27 +78,39 @@ def cases(duck: DuckDBWarehouse) -> dict[str, list[dict]]:
                          {"label": man, "start": mid, "n": 11}],
         "search_before": [{"label": man, "start": mid, "n": 11}],
         "multiple_after": [
-            {"labels": [man, guitar], "lo": low, "hi": high, "m": 2, "n": 50},
-            {"labels": [man, guitar, table], "lo": mid, "hi": high, "m": 1, "n": 20},
-            {"labels": [], "lo": low, "hi": high, "m": 1, "n": 5},
+            {"labels": ints([man, guitar]), "lo": low, "hi": high, "m": 2, "n": 50},
+            {"labels": ints([man, guitar, table]), "lo": mid, "hi": high, "m": 1, "n": 20},
+            {"labels": ints([]), "lo": low, "hi": high, "m": 1, "n": 5},
         ],
-        "multiple_before": [{"labels": [man, table], "lo": low, "hi": mid, "m": 1, "n": 20}],
+        "multiple_before": [{"labels": ints([man, table]), "lo": low, "hi": mid, "m": 1, "n": 20}],
         "multiple_rare_after": [
-            {"labels": [man, guitar], "rare": [guitar], "lo": low, "hi": high, "m": 2, "n": 50},
+            {"labels": ints([man, guitar]), "rare": ints([guitar]), "lo": low, "hi": high, "m": 2,
+             "n": 50},
         ],
         "multiple_rare_before": [
-            {"labels": [man, guitar, table], "rare": [guitar, table], "lo": low, "hi": high,
-             "m": 2, "n": 50},
+            {"labels": ints([man, guitar, table]), "rare": ints([guitar, table]), "lo": low,
+             "hi": high, "m": 2, "n": 50},
         ],
-        "matched_labels": [{"keys": [image_key("0041c772f8b9aef6"), mid], "labels": [girl, man]}],
+        "matched_labels": [
+            {"keys": ints([image_key("0041c772f8b9aef6"), mid]), "labels": ints([girl, man])}
+        ],
         "relation_search": [
-            {"any1": True, "labels1": [], "any_relation": False, "relations": ["plays", "holds"],
-             "any2": True, "labels2": [], "n": 30, "offset": 10},
-            {"any1": False, "labels1": [girl, man], "any_relation": True, "relations": [],
-             "any2": False, "labels2": [table], "n": 1000, "offset": 0},
+            {"any1": True, "labels1": ints([]), "any_relation": False,
+             "relations": strings(["plays", "holds"]),
+             "any2": True, "labels2": ints([]), "n": 30, "offset": 10},
+            {"any1": False, "labels1": ints([girl, man]), "any_relation": True,
+             "relations": strings([]),
+             "any2": False, "labels2": ints([table]), "n": 1000, "offset": 0},
         ],
-        "image_labels": [{"key": image_key("0041c772f8b9aef6")}],
-        "image_relations": [{"key": image_key("0041c772f8b9aef6")}, {"key": high}],
+        "image": [{"key": image_key("0041c772f8b9aef6")}, {"key": high}],
+        "whole_after": [
+            {"labels": ints([man, guitar, table]), "min_m": 1, "max_m": 3, "m": 4, "key": low,
+             "n": 50},
+            {"labels": ints([man, table]), "min_m": 2, "max_m": 2, "m": 2, "key": mid, "n": 5},
+        ],
+        "whole_before": [
+            {"labels": ints([man, guitar]), "min_m": 1, "max_m": 2, "m": 1, "key": mid, "n": 20},
+        ],
     }  # fmt: skip
 
 

@@ -11,8 +11,13 @@ from functools import cached_property
 
 from .warehouse import Warehouse
 
-CLASSES_SQL = "SELECT LabelId, Label, Description, NumImages FROM class_counts"
-RELATIONS_SQL = "SELECT Relation, NumRelations, NumImages FROM relation_counts ORDER BY Relation"
+# Both small tables in one statement (one job on BigQuery): a row with a Relation is a
+# relation type, any other a class.
+CATALOG_SQL = """SELECT LabelId, Label, Description, NumImages,
+       CAST(NULL AS STRING) AS Relation, CAST(NULL AS INT64) AS NumRelations
+FROM class_counts
+UNION ALL
+SELECT NULL, NULL, NULL, NumImages, Relation, NumRelations FROM relation_counts"""
 
 
 @dataclass(frozen=True)
@@ -117,15 +122,17 @@ class Catalog:
 
 
 def load_catalog(warehouse: Warehouse) -> Catalog:
-    classes = tuple(
-        ClassInfo(r["Label"], r["Description"], int(r["NumImages"]), int(r["LabelId"]))
-        for r in warehouse.query(CLASSES_SQL)
-    )
-    relations = tuple(
-        RelationInfo(r["Relation"], int(r["NumRelations"]), int(r["NumImages"]))
-        for r in warehouse.query(RELATIONS_SQL)
-    )
-    return Catalog(classes, relations)
+    classes: list[ClassInfo] = []
+    relations: list[RelationInfo] = []
+    for r in warehouse.query(CATALOG_SQL):
+        if r["Relation"] is None:
+            classes.append(ClassInfo(r["Label"], r["Description"], int(r["NumImages"]),
+                                     int(r["LabelId"])))  # fmt: skip
+        else:
+            relations.append(RelationInfo(r["Relation"], int(r["NumRelations"]),
+                                          int(r["NumImages"])))  # fmt: skip
+    relations.sort(key=lambda r: r.relation)
+    return Catalog(tuple(classes), tuple(relations))
 
 
 class CachedCatalog:

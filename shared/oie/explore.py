@@ -20,7 +20,7 @@ from .catalog import (
     sum_images,
 )
 from .keys import MAX_KEY, MIN_KEY, image_id, image_key
-from .warehouse import Warehouse
+from .warehouse import Warehouse, ints, strings
 
 SLICE_ROWS = 20_000  # label rows the first slice of image_search_multiple aims to read
 WHOLE_ROWS = 150_000  # up to this many label rows in all, one query reads them at once
@@ -52,9 +52,31 @@ WHERE (@any1 OR LabelId1 IN UNNEST(@labels1))
   AND (@any2 OR LabelId2 IN UNNEST(@labels2))
 ORDER BY ImageKey, LabelId1, Relation, LabelId2 LIMIT @n OFFSET @offset"""
 
-IMAGE_LABELS = "SELECT LabelId FROM labels_by_image WHERE ImageKey = @key"
-IMAGE_RELATIONS = """SELECT LabelId1, Relation, LabelId2 FROM relations_by_image
-WHERE ImageKey = @key ORDER BY LabelId1, Relation, LabelId2"""
+# One image's labels (rows without a Relation) and relations, in one statement.
+IMAGE = """SELECT * FROM (
+  SELECT LabelId AS LabelId1, CAST(NULL AS STRING) AS Relation, CAST(NULL AS INT64) AS LabelId2
+  FROM labels_by_image WHERE ImageKey = @key
+  UNION ALL
+  SELECT LabelId1, Relation, LabelId2 FROM relations_by_image WHERE ImageKey = @key)
+ORDER BY Relation IS NOT NULL, LabelId1, Relation, LabelId2"""
+
+# A whole page of image_search_multiple in one statement, for a warehouse where each
+# statement costs a round trip (BigQuery): every image with @min_m to @max_m of the labels,
+# past the cursor (@m, @key) in page order (most matched first, then ImageKey), with the
+# labels it matched. Clustering by LabelId keeps the scan to the searched classes' rows.
+WHOLE = """SELECT ImageKey, COUNT(*) AS Matched, ARRAY_AGG(LabelId ORDER BY LabelId) AS LabelIds
+FROM labels_by_label WHERE LabelId IN UNNEST(@labels)
+GROUP BY ImageKey
+HAVING COUNT(*) BETWEEN @min_m AND @max_m AND {past}
+ORDER BY Matched {tier_order}, ImageKey {key_order} LIMIT @n"""
+WHOLE_AFTER = WHOLE.format(
+    past="(COUNT(*) < @m OR (COUNT(*) = @m AND ImageKey > @key))",
+    tier_order="DESC", key_order="ASC",
+)  # fmt: skip
+WHOLE_BEFORE = WHOLE.format(
+    past="(COUNT(*) > @m OR (COUNT(*) = @m AND ImageKey < @key))",
+    tier_order="ASC", key_order="DESC",
+)  # fmt: skip
 
 QUERIES = {
     "search_after": SEARCH_AFTER,
@@ -65,8 +87,9 @@ QUERIES = {
     "multiple_rare_before": MULTIPLE_RARE.format(order="DESC"),
     "matched_labels": MATCHED_LABELS,
     "relation_search": RELATION_SEARCH,
-    "image_labels": IMAGE_LABELS,
-    "image_relations": IMAGE_RELATIONS,
+    "image": IMAGE,
+    "whole_after": WHOLE_AFTER,
+    "whole_before": WHOLE_BEFORE,
 }
 
 Mode = Literal["any", "all"]
@@ -160,16 +183,14 @@ class Explorer:
     def image_info(self, image_id: str) -> ImageInfo | None:
         catalog = self.catalog
         image_id = image_id.lower()
-        key = {"key": image_key(image_id)}
-        labels = self.warehouse.query(IMAGE_LABELS, key)
-        rels = self.warehouse.query(IMAGE_RELATIONS, key)
-        if not labels and not rels:
+        rows = self.warehouse.query(IMAGE, {"key": image_key(image_id)})
+        if not rows:
             return None
         classes = sorted(
-            (self._class(catalog, r["LabelId"]) for r in labels),
+            (self._class(catalog, r["LabelId1"]) for r in rows if r["Relation"] is None),
             key=lambda c: (c.description.lower(), c.label),
         )
-        relations = [self._relation(catalog, image_id, r) for r in rels]
+        relations = [self._relation(catalog, image_id, r) for r in rows if r["Relation"]]
         return ImageInfo(image_id, classes, relations)
 
     @staticmethod
@@ -256,12 +277,16 @@ class Explorer:
         cursor = before if backward else after
         if cursor is not None and cursor.matched not in tiers:
             cursor = Cursor(cursor.image_id, tiers[0])
-        rows = self._scan_tiers(found, tiers, cursor, limit + 1, backward)
+        matched: dict[int, set[int]] | None = None
+        if getattr(self.warehouse, "prefers_few_queries", False):
+            rows, matched = self._scan_whole(found, tiers, cursor, limit + 1, backward)
+        else:
+            rows = self._scan_tiers(found, tiers, cursor, limit + 1, backward)
         more = len(rows) > limit
         rows = rows[:limit]
         if backward:
             rows.reverse()
-        page.hits = self._hits(found, rows)
+        page.hits = self._hits(found, rows, matched)
         if rows:
             (first, first_m), (last, last_m) = rows[0], rows[-1]
             has_next = True if backward else more
@@ -270,13 +295,18 @@ class Explorer:
             page.previous = Cursor(image_id(first), first_m) if has_previous else None
         return page
 
-    def _hits(self, found: list[ClassInfo], rows: list[tuple[int, int]]) -> list[Hit]:
+    def _hits(self, found: list[ClassInfo], rows: list[tuple[int, int]],
+              matched: dict[int, set[int]] | None = None) -> list[Hit]:  # fmt: skip
         """The page's images with the classes each matched, in the order they were asked."""
         partial = [key for key, m in rows if m < len(found)]
-        matched: dict[int, set[int]] = {}
+        if matched is None:
+            matched = {}
+        elif partial:
+            partial = []  # already known
         if partial:
             labels = [c.label_id for c in found]
-            for r in self.warehouse.query(MATCHED_LABELS, {"keys": partial, "labels": labels}):
+            params = {"keys": ints(partial), "labels": ints(labels)}
+            for r in self.warehouse.query(MATCHED_LABELS, params):
                 matched.setdefault(r["ImageKey"], set()).add(r["LabelId"])
         return [
             Hit(
@@ -285,6 +315,27 @@ class Explorer:
             )
             for key, _m in rows
         ]
+
+    def _scan_whole(
+        self,
+        found: list[ClassInfo],
+        tiers: list[int],
+        cursor: Cursor | None,
+        n: int,
+        backward: bool,
+    ) -> tuple[list[tuple[int, int]], dict[int, set[int]]]:
+        """Up to n (ImageKey, matched) in page order past `cursor`, in one statement."""
+        if cursor is None:
+            m, key = max(tiers) + 1, MIN_KEY  # before every tier
+        else:
+            m, key = cursor.matched, image_key(cursor.image_id)
+        params = {
+            "labels": ints(c.label_id for c in found), "min_m": min(tiers),
+            "max_m": max(tiers), "m": m, "key": key, "n": n,
+        }  # fmt: skip
+        rows = self.warehouse.query(WHOLE_BEFORE if backward else WHOLE_AFTER, params)
+        matched = {r["ImageKey"]: set(r["LabelIds"]) for r in rows}
+        return [(r["ImageKey"], r["Matched"]) for r in rows], matched
 
     def _scan_tiers(
         self,
@@ -322,19 +373,18 @@ class Explorer:
         backward: bool,
     ) -> list[tuple[int, int]]:
         """Up to n images matching exactly m labels, from `edge` on, slice by slice."""
-        params: dict[str, object] = {"labels": [c.label_id for c in found], "m": m}
+        params: dict[str, object] = {"labels": ints(c.label_id for c in found), "m": m}
         rows_all, rows_rare = sum_images(found), sum_images(rare)
         share = 1.0 if rows_all <= WHOLE_ROWS else SLICE_ROWS / rows_all
         # Few candidates among many rows: let the candidates drive, in slices that hold a
         # few pages' worth of them.
         driven = len(rare) < len(found) and rows_rare * 16 <= rows_all
         if driven:
-            params["rare"] = [c.label_id for c in rare]
+            params["rare"] = ints(c.label_id for c in rare)
             share = max(share, 4 * n / max(rows_rare, 1))
         name = ("multiple_rare_" if driven else "multiple_") + ("before" if backward else "after")
         sql = QUERIES[name]
-        few_queries = getattr(self.warehouse, "prefers_few_queries", False)
-        width = KEY_SPACE if few_queries or share >= 1 else max(int(KEY_SPACE * share), 1 << 40)
+        width = KEY_SPACE if share >= 1 else max(int(KEY_SPACE * share), 1 << 40)
         out: list[tuple[int, int]] = []
         while MIN_KEY <= edge <= MAX_KEY and len(out) < n:
             if backward:
@@ -365,17 +415,17 @@ class Explorer:
         catalog = self.catalog
         params: dict[str, object] = {"n": limit + 1, "offset": offset}
         unmatched = []
-        for any_name, list_name, pattern, resolve in (
-            ("any1", "labels1", class1, catalog.label_ids_like),
-            ("any_relation", "relations", relation, catalog.relations_like),
-            ("any2", "labels2", class2, catalog.label_ids_like),
+        for any_name, list_name, pattern, resolve, typed in (
+            ("any1", "labels1", class1, catalog.label_ids_like, ints),
+            ("any_relation", "relations", relation, catalog.relations_like, strings),
+            ("any2", "labels2", class2, catalog.label_ids_like, ints),
         ):
             everything = pattern == "" or matches_everything(pattern)
             values = [] if everything else resolve(pattern)
             if not everything and not values:
                 unmatched.append(pattern)
             params[any_name] = everything
-            params[list_name] = values
+            params[list_name] = typed(values)
         page = RelationPage([], offset, limit, False, unmatched)
         if unmatched:
             return page
