@@ -23,9 +23,12 @@ from ..warehouse import Warehouse
 from .events import ClassifyRequest
 
 TABLE = CLASSIFICATIONS
-SEEN = """SELECT status FROM classifications
-WHERE request_key = @key AND classifier = @classifier AND model = @model LIMIT 1"""
 MAX_EVENT_AGE = timedelta(hours=24)
+# A redelivered event is younger than MAX_EVENT_AGE, so its first row is too: looking back
+# twice that (@since) reads a few daily partitions, not the whole table.
+SEEN = """SELECT status FROM classifications
+WHERE classified_at >= @since AND request_key = @key AND classifier = @classifier
+  AND model = @model LIMIT 1"""
 STORED_TOP_K, STORED_MIN_SCORE = 10, 0.01
 
 
@@ -92,15 +95,24 @@ class Runner:
             log("WARNING", "event too old, dropped", **fields, event_time=request.event_time)
             return "stale"
         labeler = self._labeler()
-        params = {"key": request.key, "classifier": self.classifier, "model": labeler.model}
         key = (request.key, labeler.model)
-        with self._lock:  # claim the key: one worker classifies it, the others skip
+        with self._lock:  # claim the key: one worker classifies it, the others skip it
+            claimed = key not in self._in_flight
+            self._in_flight.add(key)
+        if not claimed:
+            log("INFO", "already being classified", **fields)
+            return "duplicate"
+        try:
+            # Asked outside the lock: on BigQuery this is a round trip of its own, and
+            # events with other keys need not wait for it.
             self._ensure_table()
-            if key in self._in_flight or self.warehouse.query(SEEN, params):
+            seen = self.warehouse.query(SEEN, {
+                "since": now - 2 * MAX_EVENT_AGE, "key": request.key,
+                "classifier": self.classifier, "model": labeler.model,
+            })  # fmt: skip
+            if seen:
                 log("INFO", "already classified", **fields)
                 return "duplicate"
-            self._in_flight.add(key)
-        try:
             started = time.perf_counter()
             labels: list[dict[str, Any]] = []
             error = None

@@ -90,7 +90,7 @@ class Params:
             raise InputError(name, f"{name} takes at most {max_items} class names")
         return items
 
-    def timestamp(self, name: str, default: datetime) -> datetime:
+    def timestamp(self, name: str, default: datetime | None = None) -> datetime | None:
         """An ISO 8601 date or time; without a zone, UTC."""
         raw = self.args.get(name, "").strip()
         if not raw:

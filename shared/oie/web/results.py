@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from .. import adapters, settings
 from ..catalog import Catalog
 from ..errors import Unavailable
-from ..pipeline.results import Filters, latest
+from ..pipeline.results import DEFAULT_WINDOW, Filters, latest
 from .params import Params
 from .render import View, page, url
 
@@ -68,10 +68,9 @@ def _picture(key_rows: list[dict[str, Any]]) -> str | None:
 
 @page
 def results(q: Params) -> View:
-    now = datetime.now(UTC)
     filters = Filters(
-        since=q.timestamp("since", now - timedelta(days=3650)),
-        until=q.timestamp("until", now + timedelta(days=1)),
+        since=q.timestamp("since", None),
+        until=q.timestamp("until", None),
         key=q.text("key", ""),
         classifier=q.choice("classifier", "", CLASSIFIERS),
         status=q.choice("status", "", STATUSES),
@@ -88,8 +87,14 @@ def results(q: Params) -> View:
         k: v for k, v in vars(filters).items() if v not in ("", 0.0) and k not in ("since", "until")
     }
     base |= {k: q.args[k] for k in ("since", "until") if q.args.get(k)}
+    since, until = filters.window()
     data: dict[str, Any] = {
         "filters": base,
+        "window": {
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "default": filters.since is None and not filters.key,
+        },
         "count": len(shown),
         "results": shown,
         "next": url("results", **base, limit=limit, offset=offset + limit) if more else None,
@@ -100,4 +105,4 @@ def results(q: Params) -> View:
     if filters.key and shown:
         data["image"] = _picture(shown)
     title = f"Results for {filters.key}" if filters.key else "Classification results"
-    return View("results.html", title, data)
+    return View("results.html", title, data, {"window_days": DEFAULT_WINDOW.days})
