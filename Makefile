@@ -7,7 +7,7 @@ PORT ?= 8080
 OIE_ASSETS ?= $(if $(wildcard ../shared/assets/openimages),../shared/assets,)
 export OIE_ASSETS
 
-.PHONY: install demo serve test test-deps lint format lock bench bench-course bench-classify bench-pipeline bench-bundles clean
+.PHONY: install demo serve test test-deps lint format lock bench bench-course bench-classify bench-pipeline bench-bundles bench-bigquery clean
 
 $(BIN)/oie: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ bench: install  ## explorer at course and full scale (writes bench-data/, GBs), 
 	$(BIN)/python tests/bench/pipeline_bench.py
 	$(BIN)/python tests/bench/chain_bench.py
 	$(BIN)/python tests/bench/bundle_bench.py
+	$(BIN)/python tests/bench/bigquery_bench.py
+
+bench-bigquery: install  ## statements and function CPU per page on the BigQuery path, before and after
+	$(BIN)/python tests/bench/bigquery_bench.py 2>/dev/null
 
 bench-pipeline: install  ## the pipeline: 1,000 photos through oie serve's bucket watcher, then the emulator chain
 	$(BIN)/python tests/bench/pipeline_bench.py
