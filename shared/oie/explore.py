@@ -297,17 +297,18 @@ class Explorer:
 
     def _hits(self, found: list[ClassInfo], rows: list[tuple[int, int]],
               matched: dict[int, set[int]] | None = None) -> list[Hit]:  # fmt: skip
-        """The page's images with the classes each matched, in the order they were asked."""
-        partial = [key for key, m in rows if m < len(found)]
+        """The page's images with the classes each matched, in the order they were asked.
+
+        `matched` (ImageKey to label ids) comes with the one-pass search; otherwise the
+        images matching only some of the classes are looked up.
+        """
         if matched is None:
             matched = {}
-        elif partial:
-            partial = []  # already known
-        if partial:
-            labels = [c.label_id for c in found]
-            params = {"keys": ints(partial), "labels": ints(labels)}
-            for r in self.warehouse.query(MATCHED_LABELS, params):
-                matched.setdefault(r["ImageKey"], set()).add(r["LabelId"])
+            partial = [key for key, m in rows if m < len(found)]
+            if partial:
+                params = {"keys": ints(partial), "labels": ints(c.label_id for c in found)}
+                for r in self.warehouse.query(MATCHED_LABELS, params):
+                    matched.setdefault(r["ImageKey"], set()).add(r["LabelId"])
         return [
             Hit(
                 image_id(key),
