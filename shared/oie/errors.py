@@ -11,11 +11,9 @@ class Unavailable(RuntimeError):
     status = 503
     retry_after: int | None = None  # seconds, sent as Retry-After when set
 
-    def __init__(self, message: str, detail: str = "", retry_after: int | None = None):
+    def __init__(self, message: str, detail: str = ""):
         super().__init__(message)
         self.detail = detail
-        if retry_after is not None:
-            self.retry_after = retry_after
 
 
 class Busy(Unavailable):

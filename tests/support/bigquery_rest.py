@@ -225,9 +225,9 @@ class FakeBigQuery:
         return [c for c in self.calls if c.is_query]
 
     def reset(self) -> None:
+        """Forget the calls (refusals stay: each is a finding)."""
         with self._lock:
             self.calls.clear()
-            self.refused.clear()
 
 
 def _error(status: int, reason: str, message: str) -> tuple[int, Any]:

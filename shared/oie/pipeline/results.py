@@ -13,6 +13,7 @@ from ..warehouse import Row, Warehouse, WarehouseError
 # day, so the scan is a month of partitions however long the table has been growing.
 DEFAULT_WINDOW = timedelta(days=30)
 ALL_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # one object's page looks at all of its rows
+CLOCK_SKEW = timedelta(days=1)  # a default `until` this far ahead keeps rows a fast clock wrote
 
 # The filters on what is fixed per (key, classifier, model) and on the time apply in the
 # scan, before the window function, so BigQuery prunes partitions and clustered blocks;
@@ -39,7 +40,7 @@ LIMIT @n OFFSET @offset"""
 @dataclass(frozen=True)
 class Filters:
     since: datetime | None = None  # None: DEFAULT_WINDOW before `until` (all time for a key)
-    until: datetime | None = None  # None: now (and a day's margin for clock skew)
+    until: datetime | None = None  # None: now (and CLOCK_SKEW ahead)
     key: str = ""
     classifier: str = ""
     status: str = ""
@@ -47,9 +48,11 @@ class Filters:
     label: str = ""
     min_score: float = 0.0
 
-    def window(self, now: datetime | None = None) -> tuple[datetime, datetime]:
-        until = self.until or (now or datetime.now(UTC)) + timedelta(days=1)
-        since = self.since or (ALL_TIME if self.key else until - timedelta(days=1) - DEFAULT_WINDOW)
+    def window(self) -> tuple[datetime, datetime]:
+        """`since` and `until` as the query uses them, defaults filled in."""
+        now = datetime.now(UTC)
+        until = self.until or now + CLOCK_SKEW
+        since = self.since or (ALL_TIME if self.key else (self.until or now) - DEFAULT_WINDOW)
         return since, until
 
 

@@ -75,7 +75,7 @@ def failure_view(exc: BaseException, where: str) -> View:
     """
     if isinstance(exc, Unavailable):
         log.error("unavailable on %s: %s%s", where, exc, f" ({exc.detail})" if exc.detail else "")
-        view = error_view(503, f"Not available: {exc}")
+        view = error_view(exc.status, f"Not available: {exc}")
         view.retry_after = exc.retry_after
         return view
     error_id = uuid.uuid4().hex[:12]
@@ -84,7 +84,7 @@ def failure_view(exc: BaseException, where: str) -> View:
     else:
         log.exception("failed on %s [error %s]", where, error_id, exc_info=exc)
     message = f"Something went wrong on our side; it has been logged as error {error_id}."
-    view = error_view(500, message)
+    view = error_view(Failure.status, message)
     view.data["error_id"] = error_id
     return view
 

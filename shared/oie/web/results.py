@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -69,8 +70,8 @@ def _picture(key_rows: list[dict[str, Any]]) -> str | None:
 @page
 def results(q: Params) -> View:
     filters = Filters(
-        since=q.timestamp("since", None),
-        until=q.timestamp("until", None),
+        since=q.timestamp("since"),
+        until=q.timestamp("until"),
         key=q.text("key", ""),
         classifier=q.choice("classifier", "", CLASSIFIERS),
         status=q.choice("status", "", STATUSES),
@@ -78,6 +79,9 @@ def results(q: Params) -> View:
         label=q.text("label", ""),
         min_score=q.number("min_score", 0.0, 0.0, 1.0),
     )
+    default_window = filters.since is None and not filters.key
+    since, until = filters.window()
+    filters = replace(filters, since=since, until=until)  # one window for the query and page
     limit = q.integer("limit", 50, 1, 1000)
     offset = q.integer("offset", 0, 0, 1_000_000)
     rows, more = latest(adapters.warehouse(), filters, limit, offset)
@@ -87,13 +91,12 @@ def results(q: Params) -> View:
         k: v for k, v in vars(filters).items() if v not in ("", 0.0) and k not in ("since", "until")
     }
     base |= {k: q.args[k] for k in ("since", "until") if q.args.get(k)}
-    since, until = filters.window()
     data: dict[str, Any] = {
         "filters": base,
         "window": {
             "since": since.isoformat(),
             "until": until.isoformat(),
-            "default": filters.since is None and not filters.key,
+            "default": default_window,
         },
         "count": len(shown),
         "results": shown,
