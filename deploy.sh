@@ -26,7 +26,9 @@ Settings, from the environment or a .env file beside this script:
   GOOGLE_CLOUD_PROJECT (required), OIE_REGION (us-central1), OIE_BUCKET (PROJECT-oie-images),
   OIE_DATA_BUCKET (BUCKET-data), OIE_BQ_DATASET (openimages), OIE_TOPIC (classify-requests),
   OIE_MODEL / OIE_MODEL_LABELS (default: the demo MobileNet), OIE_ASSETS,
-  OIE_PYTHON (.venv/bin/python), OIE_BUILD_DIR (build), OIE_ENV_FILE (.env)
+  OIE_BUILD_DIR (build), OIE_FUNCTIONS_DIR (functions: the manifest functions.toml and a
+  folder per function); from the environment only: OIE_PYTHON (.venv/bin/python),
+  OIE_ENV_FILE (.env)
 EOF
 }
 
@@ -50,16 +52,19 @@ while (($#)); do
   shift
 done
 
-# --- settings: the environment wins over .env --------------------------------------------
+# --- settings: the environment wins over .env (read by oie.settings, as the functions do) ---
+PYTHON=${OIE_PYTHON:-.venv/bin/python}
+ensure_python() {
+  if [[ ! -x $PYTHON ]]; then
+    [[ $PYTHON == .venv/bin/python ]] || die "OIE_PYTHON=$PYTHON is not an executable"
+    echo "installing the project into .venv (make install)..."
+    make install
+  fi
+}
+ensure_python
 ENV_FILE=${OIE_ENV_FILE:-.env}
-if [[ -f $ENV_FILE ]]; then
-  while IFS='=' read -r key value; do
-    [[ $key =~ ^[A-Z_][A-Z0-9_]*$ ]] || continue  # comments, blank lines
-    [[ -n ${!key:-} ]] && continue
-    value=${value%\"}; value=${value#\"}; value=${value%\'}; value=${value#\'}
-    export "$key=$value"
-  done <"$ENV_FILE"
-fi
+exports=$("$PYTHON" -m oie.settings exports "$ENV_FILE") || die "cannot read $ENV_FILE"
+eval "$exports"
 PROJECT=${GOOGLE_CLOUD_PROJECT:-${OIE_BQ_PROJECT:-}}
 [[ -n $PROJECT ]] || die "set GOOGLE_CLOUD_PROJECT (in the environment or .env)"
 [[ $PROJECT =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || die "GOOGLE_CLOUD_PROJECT=$PROJECT is not a project id"
@@ -69,7 +74,6 @@ DATA_BUCKET=${OIE_DATA_BUCKET:-$BUCKET-data}
 DATASET=${OIE_BQ_DATASET:-openimages}
 TOPIC=${OIE_TOPIC:-classify-requests}
 DEAD_LETTER_TOPIC=$TOPIC-dead-letter
-PYTHON=${OIE_PYTHON:-.venv/bin/python}
 BUILD=${OIE_BUILD_DIR:-build}
 BASE_URL=https://$REGION-$PROJECT.cloudfunctions.net
 
@@ -84,23 +88,11 @@ BASE_URL=https://$REGION-$PROJECT.cloudfunctions.net
 # Concurrency is the number of threads (THREADS) of one instance; the TFLite functions keep
 # one interpreter per thread, so their concurrency costs memory, not safety.
 #
-# name                   trigger memory cpu concurrency max timeout account    access
-FUNCTIONS="
-index                    http    512Mi  1   40          10  60      query      public
-classes                  http    512Mi  1   40          10  60      query      public
-relations                http    512Mi  1   40          10  60      query      public
-image_info               http    512Mi  1   40          10  60      query      public
-image_search             http    512Mi  1   40          10  60      query      public
-image_search_multiple    http    512Mi  1   40          10  60      query      public
-relation_search          http    512Mi  1   40          10  60      query      public
-image_classify_classes   http    512Mi  1   20          3   60      query      public
-results                  http    512Mi  1   40          5   60      results    private
-image_classify           http    1Gi    1   4           3   120     upload     private
-label_detection          http    512Mi  1   8           3   120     upload     private
-classify_tflite          topic   1Gi    1   4           5   120     classifier event
-classify_vision          topic   512Mi  1   8           5   120     classifier event
-"
-MODEL_FUNCTIONS=" image_classify image_classify_classes classify_tflite "
+# Each function's line, from functions/functions.toml (the manifest):
+# name trigger memory cpu concurrency max timeout account access model
+FUNCTIONS_DIR=${OIE_FUNCTIONS_DIR:-functions}
+FUNCTIONS=$("$PYTHON" -m oie.manifest table "$FUNCTIONS_DIR") || die "cannot read the manifest"
+MODEL_FUNCTIONS=" $(awk '$10 == "yes" { printf "%s ", $1 }' <<<"$FUNCTIONS")"
 ROLES="query results upload classifier builder"
 
 all_names() { awk 'NF { print $1 }' <<<"$FUNCTIONS"; }
@@ -158,14 +150,6 @@ lookup() {
 exists() { if $DRY_RUN; then return 1; fi; "$@" >/dev/null 2>&1; }
 step() { echo; echo "== $*"; }
 
-ensure_python() {
-  if [[ ! -x $PYTHON ]]; then
-    [[ $PYTHON == .venv/bin/python ]] || die "OIE_PYTHON=$PYTHON is not an executable"
-    echo "installing the project into .venv (make install)..."
-    make install
-  fi
-}
-
 # --- bundles -----------------------------------------------------------------------------
 build_model() { "$PYTHON" -m oie.cli model --copy-to "$BUILD/.model"; }
 
@@ -173,7 +157,7 @@ build_bundle() {
   local name=$1 dir=$BUILD/$1
   rm -rf "$dir"
   mkdir -p "$dir"
-  cp "functions/$name/main.py" "functions/$name/requirements.txt" "$dir/"
+  cp "$FUNCTIONS_DIR/$name/main.py" "$FUNCTIONS_DIR/$name/requirements.txt" "$dir/"
   cp -R shared/oie "$dir/oie"
   find "$dir" -name __pycache__ -prune -exec rm -rf {} +
   rm -rf "$dir/oie/local"  # the local host and its watcher never run on Cloud Functions
@@ -188,7 +172,6 @@ build_bundle() {
 
 build_all() {
   step "bundles"
-  ensure_python
   rm -rf "$BUILD/.model"
   for name in "${SELECTED[@]}"; do
     if [[ $MODEL_FUNCTIONS == *" $name "* ]]; then build_model; break; fi
@@ -293,7 +276,7 @@ env_vars() {
 
 deploy_function() {
   local name trigger memory cpu concurrency max timeout role access
-  read -r name trigger memory cpu concurrency max timeout role access <<<"$(spec "$1")"
+  read -r name trigger memory cpu concurrency max timeout role access _ <<<"$(spec "$1")"
   step "function $name"
   local args=(functions deploy "$name" --gen2 --runtime=python312 --project="$PROJECT"
     --region="$REGION" --source="$BUILD/$name" --entry-point="$name"

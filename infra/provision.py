@@ -137,17 +137,17 @@ def warehouse(config: Config) -> BigQueryWarehouse:
     """BigQuery (its client, and `derive`), or the emulator at OIE_BQ_ENDPOINT."""
     from oie.warehouse.bigquery_adapter import BigQueryWarehouse
 
-    endpoint = os.environ.get("OIE_BQ_ENDPOINT", "").strip()
-    return BigQueryWarehouse(config.project, config.dataset, endpoint=endpoint)
+    return BigQueryWarehouse(config.project, config.dataset, endpoint=settings.load().bq_endpoint)
 
 
 def endpoints() -> dict[str, str]:
     """Where each service is reached, for the dry run's header."""
     cloud = "Google Cloud (Application Default Credentials)"
+    s = settings.load()
     return {
-        "storage": os.environ.get("STORAGE_EMULATOR_HOST", "").strip() or cloud,
-        "pubsub": os.environ.get("PUBSUB_EMULATOR_HOST", "").strip() or cloud,
-        "bigquery": os.environ.get("OIE_BQ_ENDPOINT", "").strip() or cloud,
+        "storage": s.storage_emulator or cloud,
+        "pubsub": s.pubsub_emulator or cloud,
+        "bigquery": s.bq_endpoint or cloud,
     }
 
 
@@ -414,7 +414,7 @@ def csv_files(config: Config) -> dict[str, Path]:
             raise ProvisionError(f"--csv-dir {folder} lacks {', '.join(missing)}")
         files = {a.table: folder / a.name for a in COURSE_FILES}
     else:
-        s = settings.get()
+        s = settings.load()
         files = demo_files(s.assets, s.data_dir / "downloads", s.data_url)
     for table, path in files.items():
         check_header(table, path)
@@ -635,7 +635,7 @@ def plan(config: Config) -> list[Outcome]:
 def _source(config: Config, asset: Asset) -> str:
     if config.csv_dir is not None:
         return str(config.csv_dir / asset.name)
-    s = settings.get()
+    s = settings.load()
     if s.assets is not None:
         return str(s.assets / "openimages" / asset.name)
     base = s.data_url if s.data_url.endswith("/") else s.data_url + "/"
@@ -724,7 +724,7 @@ def config_from(args: argparse.Namespace) -> Config:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (1 on an expected failure, with a one-line message)."""
-    settings.get()  # reads .env into the environment, whose values are the defaults
+    settings.load()  # reads .env into the environment, whose values are the defaults
     try:
         args = parser().parse_args(argv)
         config = config_from(args)

@@ -10,12 +10,22 @@ from pathlib import Path
 import pytest
 from werkzeug.test import Client
 
-from oie import adapters
+from oie.app import App, current, install
 from oie.dataset.importer import import_files
+from oie.settings import Settings
 from oie.warehouse.duckdb_adapter import DuckDBWarehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def fresh_app() -> App:
+    """A new app from the environment as the test set it, made the process's (what the
+    functions' main.py use); the one it replaces is closed."""
+    old = install(App(Settings.from_env()))
+    if old is not None:
+        old.close()
+    return current()
 
 
 def assets_dir() -> Path:
@@ -69,9 +79,9 @@ def demo_env(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("OIE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("OIE_BASE_URL", raising=False)
     monkeypatch.setenv("OIE_ASSETS", str(assets_dir()))
-    adapters.reset()
+    fresh_app()
     yield copy
-    adapters.reset()
+    fresh_app()
 
 
 @pytest.fixture(scope="session")
@@ -91,8 +101,6 @@ def no_adc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """No endpoint, no ADC, and no way for google.auth to reach a metadata server."""
     from google.auth.compute_engine import _metadata
 
-    from oie.classify import vision as vision_module
-
     for name in ("OIE_VISION_ENDPOINT", "GOOGLE_APPLICATION_CREDENTIALS", "GAE_ENV",
                  "SERVER_SOFTWARE", "GOOGLE_CLOUD_PROJECT"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
@@ -105,6 +113,6 @@ def no_adc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("NO_GCE_CHECK", "true")
     monkeypatch.setattr(_metadata, "_NO_GCE_CHECK", True)
     monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", "127.0.0.1:1")
-    vision_module.reset()
+    fresh_app()
     yield config
-    vision_module.reset()
+    fresh_app()

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 from werkzeug.test import Client
 
-from oie import adapters
+from oie.app import current
 from oie.explore import QUERIES
 from oie.keys import MAX_KEY, MIN_KEY, image_key
 from oie.warehouse import ints, strings
 from oie.warehouse.bigquery_adapter import BigQueryWarehouse
 from oie.warehouse.duckdb_adapter import DuckDBWarehouse
+from tests.conftest import fresh_app
 
 from .conftest import need
 from .support.bqemulator import bqemulator_python, with_course_data
@@ -155,8 +156,8 @@ def test_pages_are_the_same_on_both_warehouses(
     monkeypatch.setenv("OIE_BQ_PROJECT", PROJECT)
     monkeypatch.setenv("OIE_BQ_DATASET", DATASET)
     monkeypatch.setenv("OIE_BQ_ENDPOINT", bq_endpoint)
-    adapters.reset()
-    assert adapters.warehouse().name == "bigquery"
+    fresh_app()
+    assert current().warehouse.name == "bigquery"
     for url, duck_response in zip(URLS, on_duckdb, strict=True):
         response = client.get(url + "&format=json" if "?" in url else url + "?format=json")
         assert response.status_code == duck_response.status_code, url

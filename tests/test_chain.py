@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from oie import adapters
 from oie.cli import main
+from tests.conftest import fresh_app
 from tests.support.gcs_emulator import gcs_emulator
 from tests.support.pubsub_emulator import pubsub_emulator
 from tests.support.servers import batch_of_files, free_port, running
@@ -100,7 +100,7 @@ def test_upload_ends_as_rows(emulators: tuple[str, str], demo_env: Path, assets:
         request = {"uri": f"gs://{BUCKET}/in/parrot.jpg", "generation": parrot["key"].split("#")[1]}
         publisher.publish(topic, json.dumps(request).encode()).result(timeout=30)
         monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
-        adapters.reset()
+        fresh_app()
         published = CliRunner().invoke(main, ["publish", "--uri", f"gs://{BUCKET}/in/owl.jpg"])
         assert published.exit_code == 0, published.output
         assert f"published to projects/{PROJECT}/topics/{TOPIC}" in published.output

@@ -12,11 +12,12 @@ from click.testing import CliRunner
 from PIL import Image
 from werkzeug.test import Client
 
-from oie import adapters
+from oie.app import current
 from oie.classify.classifier import Classifier
 from oie.classify.images import RejectedImage, decode
 from oie.classify.model import ModelError, ModelSpec, load_spec
 from oie.cli import main
+from tests.conftest import fresh_app
 from tests.support.servers import serving_folder
 
 MODEL = "models/mobilenet_v2_1.0_224_quant.tflite"
@@ -153,7 +154,7 @@ def upload_client(
     demo_env: Path, host_app, assets: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Client:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("OIE_ASSETS", str(assets))
-    adapters.reset()
+    fresh_app()
     return Client(host_app)
 
 
@@ -180,7 +181,7 @@ def test_upload_mixed_batch(upload_client: Client, photos: Path, demo_env: Path)
         assert not answers[name]["ok"] and reason in answers[name]["error"]
     assert "limit is 20,971,520" in answers["huge.png"]["error"]
     # stored content-addressed, original name as metadata; rejected files are not stored
-    store = adapters.blobstore()
+    store = current().blobstore
     stored = {o.name: o for o in store.list("uploads/")}
     assert len(stored) == len(good)
     parrot = answers["parrot.jpg"]["stored"].removeprefix(f"gs://{store.bucket}/")
@@ -193,7 +194,7 @@ def test_same_photo_twice_is_stored_once(upload_client: Client, photos: Path) ->
     first = post(upload_client, [(data, "a.jpg")]).get_json()["files"][0]["stored"]
     second = post(upload_client, [(data, "b.jpg")]).get_json()["files"][0]["stored"]
     assert first == second
-    assert len(list(adapters.blobstore().list("uploads/"))) == 1
+    assert len(list(current().blobstore.list("uploads/"))) == 1
 
 
 def test_too_many_files(upload_client: Client, photos: Path) -> None:
@@ -201,7 +202,7 @@ def test_too_many_files(upload_client: Client, photos: Path) -> None:
     response = post(upload_client, [(data, f"{i}.jpg") for i in range(50)])
     assert response.status_code == 413
     assert "at most 32" in response.get_json()["error"]
-    assert list(adapters.blobstore().list()) == []
+    assert list(current().blobstore.list()) == []
 
 
 @pytest.mark.parametrize(
@@ -256,7 +257,7 @@ def test_cli_classify(
     tmp_path: Path, photos: Path, assets: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OIE_ASSETS", str(assets))
-    adapters.reset()
+    fresh_app()
     (tmp_path / "text.jpg").write_text("hello")
     runner = CliRunner()
     good = runner.invoke(main, ["classify", str(photos / "parrot.jpg"), "--output", "json"])
@@ -272,14 +273,14 @@ def test_cli_classify(
     assert (
         sum(",1," in line for line in lines) == 11
     )  # every photo but face.jpg has a class >= 0.25
-    adapters.reset()
+    fresh_app()
 
 
 def test_cli_model_copies_the_model_with_its_labels(
     tmp_path: Path, photos: Path, assets: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OIE_ASSETS", str(assets))
-    adapters.reset()
+    fresh_app()
     runner = CliRunner()
     done = runner.invoke(main, ["model", "--copy-to", str(tmp_path / "bundle")])
     assert done.exit_code == 0, done.output
@@ -289,11 +290,11 @@ def test_cli_model_copies_the_model_with_its_labels(
     top = Classifier(copied).classify((photos / "parrot.jpg").read_bytes())[0]
     assert top.label == "macaw"
     monkeypatch.setenv("OIE_MODEL", str(tmp_path / "missing.tflite"))
-    adapters.reset()
+    fresh_app()
     missing = runner.invoke(main, ["model"])
     assert missing.exit_code == 1 and "no model file at" in missing.output
     assert "Traceback" not in missing.output
-    adapters.reset()
+    fresh_app()
 
 
 def spec_with(output_dtype: object, quant: tuple[float, int]) -> ModelSpec:
@@ -355,14 +356,14 @@ def test_missing_model_is_a_clear_503(
     upload_client: Client, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OIE_MODEL", str(tmp_path / "nowhere.tflite"))
-    adapters.reset()
+    fresh_app()
     for response in (
         post(upload_client, [((photos / "owl.jpg").read_bytes(), "owl.jpg")]),
         upload_client.get("/image_classify_classes?format=json"),
     ):
         assert response.status_code == 503
         assert "no model file at" in response.get_json()["error"]
-    adapters.reset()
+    fresh_app()
 
 
 def test_request_over_the_size_limit(
@@ -374,4 +375,4 @@ def test_request_over_the_size_limit(
     response = post(upload_client, [((photos / "parrot.jpg").read_bytes(), "parrot.jpg")])
     assert response.status_code == 413
     assert "request is larger than 100,000 bytes" in response.get_json()["error"]
-    assert list(adapters.blobstore().list()) == []
+    assert list(current().blobstore.list()) == []

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from oie.local.host import EVENT_FUNCTIONS, HTTP_FUNCTIONS
+from oie import manifest
 from tests.conftest import need
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT, REGION = "oie-demo-4711", "europe-west1"
 BUCKET = f"{PROJECT}-oie-images"
-FUNCTIONS = HTTP_FUNCTIONS + EVENT_FUNCTIONS
+FUNCTIONS = tuple(f.name for f in manifest.load(ROOT / "functions"))
+EVENT_FUNCTIONS = tuple(f.name for f in manifest.load(ROOT / "functions") if f.kind == "event")
 # Who runs each function, and who may call it: the least-privilege design under test.
 QUERY = ("index", "classes", "relations", "image_info", "image_search",
          "image_search_multiple", "relation_search", "image_classify_classes")  # fmt: skip

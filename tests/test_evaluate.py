@@ -25,7 +25,6 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from oie import adapters
 from oie.classify.classifier import Outcome, Prediction
 from oie.classify.evaluate import (
     NONE,
@@ -37,6 +36,7 @@ from oie.classify.evaluate import (
     score,
 )
 from oie.cli import main
+from tests.conftest import fresh_app
 
 CLASSES = [
     "Boston bull",
@@ -108,9 +108,9 @@ def model_env(assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("OIE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("OIE_MODEL", raising=False)
     monkeypatch.delenv("OIE_MODEL_LABELS", raising=False)
-    adapters.reset()
+    fresh_app()
     yield assets
-    adapters.reset()
+    fresh_app()
 
 
 @pytest.fixture

@@ -25,11 +25,13 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from oie import adapters, catalog, explore, tables
+from oie import catalog, explore, tables
+from oie.app import current
 from oie.dataset import automl
 from oie.pipeline import results, runner
 from oie.warehouse import ints, strings
 from oie.warehouse.bigquery_adapter import BigQueryWarehouse, query_parameters
+from tests.conftest import fresh_app
 
 from .conftest import need
 from .support import googlesql
@@ -58,8 +60,8 @@ def bq(fake: FakeBigQuery, monkeypatch: pytest.MonkeyPatch) -> BigQueryWarehouse
     monkeypatch.setenv("OIE_WAREHOUSE", "bigquery")
     monkeypatch.setenv("OIE_BQ_PROJECT", PROJECT)
     monkeypatch.setenv("OIE_BQ_DATASET", DATASET)
-    adapters.reset()
-    wh = adapters.warehouse()
+    fresh_app()
+    wh = current().warehouse
     assert isinstance(wh, BigQueryWarehouse)
     return wh
 

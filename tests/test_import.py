@@ -11,6 +11,7 @@ from oie.cli import main
 from oie.dataset.importer import ImportFailed, check_file, import_files
 from oie.keys import image_id
 from oie.warehouse.duckdb_adapter import DuckDBWarehouse
+from tests.conftest import fresh_app
 
 
 def write(path: Path, text: str) -> Path:
@@ -129,11 +130,10 @@ def test_partial_first_import_is_refused(
 def test_cli_import_and_status(
     tmp_path: Path, course_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from oie import adapters
 
     monkeypatch.setenv("OIE_DUCKDB_PATH", str(tmp_path / "cli.duckdb"))
     monkeypatch.setenv("OIE_DATA_DIR", str(tmp_path))
-    adapters.reset()
+    fresh_app()
     runner = CliRunner()
     args = [
         "import",
@@ -154,4 +154,4 @@ def test_cli_import_and_status(
     assert "Traceback" not in bad.output
     none = runner.invoke(main, ["import"])
     assert none.exit_code == 2 and "--demo" in none.output
-    adapters.reset()
+    fresh_app()

@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from werkzeug.test import Client
 
+from tests.conftest import fresh_app
+
 from .oracle import Oracle
 
 
@@ -271,25 +273,23 @@ def test_index_has_a_form_per_endpoint(client: Client) -> None:
 def test_links_follow_base_url_and_image_template(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from oie import settings
 
     monkeypatch.setenv("OIE_BASE_URL", "https://europe-west1-demo.cloudfunctions.net/")
     monkeypatch.setenv("OIE_IMAGE_URL_TEMPLATE", "http://img.local/{image_id}.png")
-    settings.get.cache_clear()
+    fresh_app()
     page = get_json(client, "/image_search?description=Cat&image_limit=1")
     assert page["images"][0]["image_info"].startswith(
         "https://europe-west1-demo.cloudfunctions.net/image_info?image_id="
     )
     assert page["images"][0]["url"] == f"http://img.local/{page['images'][0]['image_id']}.png"
-    settings.get.cache_clear()
+    fresh_app()
 
 
 def test_missing_warehouse_is_a_clear_503(
     client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from oie import adapters
 
     monkeypatch.setenv("OIE_DUCKDB_PATH", str(tmp_path / "empty.duckdb"))
-    adapters.reset()
+    fresh_app()
     page = get_json(client, "/classes", status=503)
     assert "oie import" in page["error"]

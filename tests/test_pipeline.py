@@ -16,10 +16,10 @@ from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 from werkzeug.test import Client
 
-from oie import adapters
+from oie.app import current
 from oie.pipeline.events import PUBSUB_PUBLISHED, STORAGE_FINALIZED
 from oie.warehouse import WarehouseError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, fresh_app
 from tests.support.servers import serving_folder
 
 BUCKET = "local-bucket"
@@ -57,7 +57,7 @@ def send(client: Client, ce: CloudEvent, binary: bool = False) -> int:
 
 
 def rows() -> list[dict[str, Any]]:
-    return adapters.warehouse().query(
+    return current().warehouse.query(
         "SELECT * FROM classifications ORDER BY request_key, classified_at"
     )
 
@@ -65,7 +65,7 @@ def rows() -> list[dict[str, Any]]:
 @pytest.fixture
 def photo(assets: Path) -> Iterator[str]:
     data = (assets / "images" / "parrot.jpg").read_bytes()
-    adapters.blobstore().put("drop/parrot one.jpg", data)
+    current().blobstore.put("drop/parrot one.jpg", data)
     yield "drop/parrot one.jpg"
 
 
@@ -91,7 +91,7 @@ def test_pubsub_notification_and_request_share_the_key(fn: Client, photo: str) -
 
 
 def test_not_an_image_is_a_rejected_row(fn: Client) -> None:
-    adapters.blobstore().put("drop/notes.jpg", b"shopping list\n")
+    current().blobstore.put("drop/notes.jpg", b"shopping list\n")
     assert send(fn, finalized("drop/notes.jpg")) in (200, 204)
     assert send(fn, finalized("drop/gone.jpg", "3")) in (200, 204)
     got = {r["object"]: (r["status"], r["error"], r["labels"]) for r in rows()}
@@ -113,7 +113,7 @@ def test_not_an_image_is_a_rejected_row(fn: Client) -> None:
 )
 def test_bad_and_stale_events_are_acknowledged_without_rows(fn: Client, ce: CloudEvent) -> None:
     assert send(fn, ce) in (200, 204)
-    assert adapters.warehouse().row_count("classifications") in (None, 0)
+    assert current().warehouse.row_count("classifications") in (None, 0)
 
 
 def test_open_images_id_request(fn: Client, assets: Path, tmp_path: Path,
@@ -123,7 +123,7 @@ def test_open_images_id_request(fn: Client, assets: Path, tmp_path: Path,
     shutil.copy(assets / "images" / "hot_dog.jpg", served / "1170c58625bec5dc.jpg")
     with serving_folder(served) as base:
         monkeypatch.setenv("OIE_IMAGE_URL_TEMPLATE", base + "{image_id}.jpg")
-        adapters.reset()
+        fresh_app()
         body = json.dumps({"image_id": "1170C58625BEC5DC"}).encode()
         assert send(fn, published(body)) in (200, 204)
         missing = json.dumps({"image_id": "0000000000000001"}).encode()
@@ -136,7 +136,7 @@ def test_open_images_id_request(fn: Client, assets: Path, tmp_path: Path,
 
 def test_transient_failure_raises_for_a_retry(fn: Client, photo: str,
                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    runner = adapters.runner("tflite")
+    runner = current().runner("tflite")
 
     def down(*args: object) -> None:
         raise WarehouseError("warehouse unreachable")
@@ -152,7 +152,7 @@ def test_results_page(fn: Client, host_app, assets: Path) -> None:  # type: igno
     web = Client(host_app)
     empty = web.get("/results?format=json")
     assert empty.status_code == 200 and empty.get_json()["results"] == []
-    store = adapters.blobstore()
+    store = current().blobstore
     for name in ("parrot.jpg", "hot_dog.jpg", "owl.jpg"):
         store.put(f"drop/{name}", (assets / "images" / name).read_bytes())
         assert send(fn, finalized(f"drop/{name}", event_id=name)) in (200, 204)
@@ -189,7 +189,7 @@ def test_results_page(fn: Client, host_app, assets: Path) -> None:  # type: igno
 
 
 def test_request_without_generation_means_the_current_one(fn: Client, photo: str) -> None:
-    generation = adapters.blobstore().stat(photo).generation
+    generation = current().blobstore.stat(photo).generation
     request = json.dumps({"uri": f"gs://{BUCKET}/{photo}"}).encode()
     assert send(fn, published(request, event_id="r")) in (200, 204)
     assert send(fn, finalized(photo, generation, event_id="f")) in (200, 204)

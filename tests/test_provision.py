@@ -28,7 +28,8 @@ import requests
 
 from infra import provision as prov
 from infra.provision import Config, Outcome, ProvisionError
-from oie import settings, tables
+from oie import tables
+from tests.conftest import fresh_app
 
 from .conftest import ROOT, need
 from .support.bqemulator import BQEmulator, bqemulator_python
@@ -79,11 +80,11 @@ def emulator_env(env: dict[str, str]) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
-        settings.get.cache_clear()
+        fresh_app()
         try:
             yield
         finally:
-            settings.get.cache_clear()
+            fresh_app()
 
 
 def clients() -> tuple[Any, Any, Any]:

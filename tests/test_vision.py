@@ -36,12 +36,9 @@ CAT = [
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[VisionFake]:
-    vision.reset()
+def fake() -> Iterator[VisionFake]:
     with vision_fake() as server:
-        monkeypatch.setenv(vision.ENDPOINT_ENV, server.endpoint)
         yield server
-    vision.reset()
 
 
 @pytest.fixture
@@ -61,7 +58,7 @@ def sent_features(fake: VisionFake) -> list[dict]:
 
 
 def test_labels_for_real_photos(fake: VisionFake, photos: list[Path]) -> None:
-    labeler = VisionLabeler()  # the endpoint comes from OIE_VISION_ENDPOINT
+    labeler = VisionLabeler(fake.endpoint)
     assert labeler.model == "cloud-vision"
     assert labeler.endpoint == fake.endpoint
     for path in photos:
@@ -84,7 +81,7 @@ def test_labels_for_real_photos(fake: VisionFake, photos: list[Path]) -> None:
 
 def test_programmed_answer_with_mids(fake: VisionFake, cat: bytes) -> None:
     fake.set_labels(cat, CAT)
-    labels = VisionLabeler().classify(cat, min_confidence=0.0)
+    labels = VisionLabeler(fake.endpoint).classify(cat, min_confidence=0.0)
     assert [(p.mid, p.label) for p in labels] == [
         ("/m/01yrx", "Cat"),
         ("/m/01l7qd", "Whiskers"),
@@ -98,7 +95,7 @@ def test_programmed_answer_with_mids(fake: VisionFake, cat: bytes) -> None:
 
 def test_min_confidence_and_top_k_like_tflite(fake: VisionFake, cat: bytes) -> None:
     fake.set_labels(cat, CAT)
-    labeler = VisionLabeler()
+    labeler = VisionLabeler(fake.endpoint)
     assert [p.label for p in labeler.classify(cat)] == [
         "Cat", "Whiskers", "Felidae", "Carnivore", "Small to medium-sized cats",
     ]  # fmt: skip
@@ -116,24 +113,24 @@ def test_min_confidence_and_top_k_like_tflite(fake: VisionFake, cat: bytes) -> N
 def test_bad_image_data_is_rejected_with_the_apis_message(fake: VisionFake, cat: bytes) -> None:
     truncated = cat[: len(cat) // 2]  # the header passes the local sniff; the body does not
     with pytest.raises(RejectedImage, match=r"^Bad image data\.$"):
-        VisionLabeler().classify(truncated)
+        VisionLabeler(fake.endpoint).classify(truncated)
     assert fake.calls == 1
-    outcome = VisionLabeler().outcome("half.jpg", truncated)
+    outcome = VisionLabeler(fake.endpoint).outcome("half.jpg", truncated)
     assert not outcome.ok and outcome.error == "Bad image data."
 
 
 def test_per_image_errors(fake: VisionFake, cat: bytes) -> None:
     fake.set_error(cat, 3, "Image processing error!")
     with pytest.raises(RejectedImage, match="Image processing error!"):
-        VisionLabeler().classify(cat)
+        VisionLabeler(fake.endpoint).classify(cat)
     fake.set_error(cat, 13, "Internal error.")
     with pytest.raises(VisionUnavailable, match="Internal error") as info:
-        VisionLabeler().classify(cat)
+        VisionLabeler(fake.endpoint).classify(cat)
     assert info.value.transient
 
 
 def test_non_images_are_rejected_locally(fake: VisionFake, tmp_path: Path) -> None:
-    labeler = VisionLabeler()
+    labeler = VisionLabeler(fake.endpoint)
     text = b"label,score\ncat,0.9\n" * 10
     with pytest.raises(RejectedImage, match="not an image"):
         labeler.classify(text)
@@ -149,7 +146,7 @@ def test_non_images_are_rejected_locally(fake: VisionFake, tmp_path: Path) -> No
 
 def test_large_files_are_sent_downscaled(fake: VisionFake, assets: Path) -> None:
     data = (assets / "images" / "grace_hopper.bmp").read_bytes()
-    labeler = VisionLabeler(max_upload_bytes=len(data) - 1)
+    labeler = VisionLabeler(fake.endpoint, max_upload_bytes=len(data) - 1)
     assert labeler.classify(data)
     sent = base64.b64decode(fake.requests[-1]["requests"][0]["image"]["content"])
     assert Image.open(io.BytesIO(sent)).format == "JPEG" and len(sent) < len(data)
@@ -160,9 +157,11 @@ def test_json_size_limit_is_respected(fake: VisionFake) -> None:
     Image.new("RGB", (2000, 1400), (20, 120, 40)).save(bmp, "BMP")
     data = bmp.getvalue()  # 8.4 MB: 11.2 MB as base64 JSON, over the API's 10 MB
     assert vision.MAX_UPLOAD_BYTES < len(data) < 10 * 1024 * 1024
-    assert VisionLabeler().classify(data)  # sent downscaled
+    assert VisionLabeler(fake.endpoint).classify(data)  # sent downscaled
     with pytest.raises(RejectedImage, match=r"^Request payload size exceeds the limit"):
-        VisionLabeler(max_upload_bytes=len(data)).classify(data)  # sent as is: HTTP 400
+        VisionLabeler(fake.endpoint, max_upload_bytes=len(data)).classify(
+            data
+        )  # sent as is: HTTP 400
     assert fake.calls == 2
 
 
@@ -170,7 +169,7 @@ def test_503_raises_unavailable_without_retry(fake: VisionFake, cat: bytes) -> N
     fake.fail_next(1, 503)
     start = time.monotonic()
     with pytest.raises(VisionUnavailable) as info:
-        VisionLabeler(retry=None).classify(cat)
+        VisionLabeler(fake.endpoint, retry=None).classify(cat)
     assert time.monotonic() - start < 2
     assert isinstance(info.value, Unavailable) and info.value.transient
     assert isinstance(info.value.__cause__, core.ServiceUnavailable)  # the client's exception
@@ -180,7 +179,7 @@ def test_503_raises_unavailable_without_retry(fake: VisionFake, cat: bytes) -> N
 def test_default_retry_is_short_and_recovers(fake: VisionFake, cat: bytes) -> None:
     fake.fail_next(2, 503)
     start = time.monotonic()
-    assert VisionLabeler().classify(cat)
+    assert VisionLabeler(fake.endpoint).classify(cat)
     assert fake.calls == 3
     assert time.monotonic() - start < 5
 
@@ -188,7 +187,7 @@ def test_default_retry_is_short_and_recovers(fake: VisionFake, cat: bytes) -> No
 def test_quota_429_is_transient_and_not_retried_in_process(fake: VisionFake, cat: bytes) -> None:
     fake.fail_next(1, 429)
     with pytest.raises(VisionUnavailable, match="Quota exceeded") as info:
-        VisionLabeler().classify(cat)
+        VisionLabeler(fake.endpoint).classify(cat)
     assert info.value.transient and isinstance(info.value.__cause__, core.TooManyRequests)
     assert fake.calls == 1
 
@@ -197,7 +196,7 @@ def test_timeout_and_unreachable_are_transient(fake: VisionFake, cat: bytes) -> 
     fake.delay_next(1, 2.0)
     start = time.monotonic()
     with pytest.raises(VisionUnavailable, match="timed out") as info:
-        VisionLabeler(retry=None, timeout=0.5).classify(cat)
+        VisionLabeler(fake.endpoint, retry=None, timeout=0.5).classify(cat)
     assert info.value.transient and time.monotonic() - start < 2
     nobody = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(VisionUnavailable, match="cannot reach") as info:
@@ -220,10 +219,11 @@ def test_one_client_per_process(
 
     monkeypatch.setattr(gcv, "ImageAnnotatorClient", counting)
     errors: list[BaseException] = []
+    labeler = VisionLabeler(fake.endpoint)  # the app makes one per process
 
     def work() -> None:
         try:
-            assert VisionLabeler().classify(cat)
+            assert labeler.classify(cat)
         except BaseException as exc:
             errors.append(exc)
 
@@ -234,7 +234,7 @@ def test_one_client_per_process(
         t.join()
     assert not errors and len(made) == 1 and fake.calls == 8
     assert made[0]["transport"] == "rest"
-    assert VisionLabeler().client() is VisionLabeler().client()
+    assert labeler.client() is labeler.client()
 
 
 def test_no_credentials_answers_offline(no_adc: Path, cat: bytes) -> None:

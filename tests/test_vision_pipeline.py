@@ -11,8 +11,8 @@ import functions_framework
 import pytest
 from werkzeug.test import Client
 
-from oie import adapters
-from tests.conftest import ROOT
+from oie.app import current
+from tests.conftest import ROOT, fresh_app
 from tests.support.vision_fake import VisionFake, vision_fake
 from tests.test_pipeline import finalized, rows, send
 
@@ -23,9 +23,9 @@ CAT = [("/m/01yrx", "Cat", 0.97), ("/m/0jbk", "Animal", 0.91), ("/m/zzzz", "Whis
 def fake(demo_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[VisionFake]:
     with vision_fake() as running:
         monkeypatch.setenv("OIE_VISION_ENDPOINT", running.endpoint)
-        adapters.reset()
+        fresh_app()
         yield running
-    adapters.reset()
+    fresh_app()
 
 
 @pytest.fixture
@@ -53,11 +53,11 @@ def test_classify_vision_event_and_results(fake: VisionFake, cat: bytes, host_ap
     fn = functions_framework.create_app(
         "classify_vision", str(ROOT / "functions" / "classify_vision" / "main.py"), "cloudevent"
     ).test_client()
-    adapters.blobstore().put("drop/cat.jpg", cat)
+    current().blobstore.put("drop/cat.jpg", cat)
     fake.fail_next(100, 503)  # more than the short retry absorbs: the event must be redelivered
     assert send(fn, finalized("drop/cat.jpg")) == 500
     fake.recover()
-    assert adapters.warehouse().row_count("classifications") in (None, 0)
+    assert current().warehouse.row_count("classifications") in (None, 0)
     assert send(fn, finalized("drop/cat.jpg")) in (200, 204)
     assert send(fn, finalized("drop/cat.jpg")) in (200, 204)
     [row] = rows()
@@ -75,11 +75,11 @@ def test_without_credentials_label_detection_says_how(
     host_app,
     assets: Path,  # type: ignore[no-untyped-def]
 ) -> None:
-    adapters.reset()
+    fresh_app()
     web = Client(host_app)
     files = {"files": [(io.BytesIO((assets / "images" / "owl.jpg").read_bytes()), "owl.jpg")]}
     response = web.post("/label_detection?format=json", data=files)
     assert response.status_code == 503
     assert "application-default login" in response.get_json()["error"]
-    assert adapters.available_classifiers() == ["tflite"]
+    assert current().available_classifiers() == ["tflite"]
     assert web.get("/image_search?description=Cat&format=json").status_code == 200

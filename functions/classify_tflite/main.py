@@ -3,9 +3,10 @@ the TFLite model and append the result to `classifications`."""
 
 import functions_framework
 
+from oie.app import current
 from oie.pipeline.handlers import handle_event
 
 
 @functions_framework.cloud_event
 def classify_tflite(cloud_event):
-    handle_event(cloud_event, "tflite")
+    handle_event(cloud_event, "tflite", current())

@@ -3,9 +3,10 @@ Cloud Vision and append the result to `classifications`."""
 
 import functions_framework
 
+from oie.app import current
 from oie.pipeline.handlers import handle_event
 
 
 @functions_framework.cloud_event
 def classify_vision(cloud_event):
-    handle_event(cloud_event, "vision")
+    handle_event(cloud_event, "vision", current())

@@ -2,9 +2,10 @@
 
 import functions_framework
 
+from oie.app import current
 from oie.web import pages
 
 
 @functions_framework.http
 def index(request):
-    return pages.index(request)
+    return pages.index(request, current())

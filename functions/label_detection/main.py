@@ -2,9 +2,10 @@
 
 import functions_framework
 
+from oie.app import current
 from oie.web import uploads
 
 
 @functions_framework.http
 def label_detection(request):
-    return uploads.label_detection(request)
+    return uploads.label_detection(request, current())

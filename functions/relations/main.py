@@ -2,9 +2,10 @@
 
 import functions_framework
 
+from oie.app import current
 from oie.web import pages
 
 
 @functions_framework.http
 def relations(request):
-    return pages.relations(request)
+    return pages.relations(request, current())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from . import adapters, settings
+from .app import current
 from .tables import DERIVED, SCHEMAS
 
 
@@ -34,6 +34,10 @@ def _download_bar(name: str) -> Callable[[int, int | None], None]:
     return tick
 
 
+def _port() -> int:
+    return current().settings.port
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Open Images Explorer: browse Open Images and classify images, locally or on Google Cloud.
@@ -56,7 +60,7 @@ def import_(demo: bool, classes: Path | None, labels: Path | None, relations: Pa
     from .dataset.importer import ImportFailed, import_files
     from .dataset.sources import DownloadFailed, demo_files
 
-    s = settings.get()
+    s = current().settings
     given = {
         t: p for t, p in (("classes", classes), ("image_labels", labels),
                           ("relations", relations)) if p
@@ -70,12 +74,12 @@ def import_(demo: bool, classes: Path | None, labels: Path | None, relations: Pa
             raise click.UsageError(
                 "name files to import (--classes/--labels/--relations) or --demo"
             )
-        reports = import_files(adapters.warehouse(), files, s.data_dir / "tmp", progress=_bar)
+        reports = import_files(current().warehouse, files, s.data_dir / "tmp", progress=_bar)
     except (ImportFailed, DownloadFailed) as exc:
         raise click.ClickException(str(exc)) from exc
     for report in reports:
         click.echo(report.summary())
-    click.echo(f"derived: {', '.join(d.name for d in DERIVED)} ({adapters.warehouse().name})")
+    click.echo(f"derived: {', '.join(d.name for d in DERIVED)} ({current().warehouse.name})")
 
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -116,7 +120,7 @@ def classify(paths: tuple[Path, ...], min_confidence: float, top_k: int | None, 
     if not files:
         raise click.UsageError("no image files found")
     try:
-        classifier = adapters.classifier()
+        classifier = current().classifier
     except ModelError as exc:
         raise click.ClickException(str(exc)) from exc
     items = [(str(p), p.read_bytes) for p in files]
@@ -155,7 +159,7 @@ def model(copy_to: Path | None) -> None:
     from .classify.sources import model_path
     from .dataset.sources import DownloadFailed
 
-    s = settings.get()
+    s = current().settings
     try:
         spec = load_spec(model_path(s), s.model_labels)
     except (ModelError, DownloadFailed) as exc:
@@ -172,7 +176,7 @@ def model(copy_to: Path | None) -> None:
 @main.command()
 def status() -> None:
     """Rows in each table of the warehouse."""
-    wh = adapters.warehouse()
+    wh = current().warehouse
     for table in (*SCHEMAS, *(d.name for d in DERIVED)):
         count = wh.row_count(table)
         click.echo(f"{table:20s} {'missing' if count is None else f'{count:,}'}")
@@ -180,7 +184,7 @@ def status() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", 8080)),
+@click.option("--port", type=int, default=_port,
               show_default="8080 or $PORT")  # fmt: skip
 @click.option("--threads", type=int, default=8, show_default=True)
 @click.option("--watch/--no-watch", default=True, show_default=True,
@@ -191,14 +195,14 @@ def serve(host: str, port: int, threads: int, watch: bool) -> None:
 
     click.echo(f"Open Images Explorer on http://{host}:{port}/  (Ctrl-C stops)", err=True)
     if watch:
-        click.echo(f"Classifying what lands in {settings.get().bucket_folder}/", err=True)
+        click.echo(f"Classifying what lands in {current().settings.bucket_folder}/", err=True)
     run(host, port, threads, watch)
 
 
 @main.command()
 @click.option("--uri", help="gs://BUCKET/OBJECT to classify.")
 @click.option("--image-id", help="An Open Images id (16 hex digits) to classify.")
-@click.option("--to", "base", default=lambda: f"http://127.0.0.1:{os.environ.get('PORT', 8080)}",
+@click.option("--to", "base", default=lambda: f"http://127.0.0.1:{_port()}",
               show_default="the local host", help="Where the local stack listens.")  # fmt: skip
 def publish(uri: str | None, image_id: str | None, base: str) -> None:
     """Ask the classifiers to classify an object or an Open Images photo.
@@ -213,12 +217,13 @@ def publish(uri: str | None, image_id: str | None, base: str) -> None:
     if bool(uri) == bool(image_id):
         raise click.UsageError("give exactly one of --uri or --image-id")
     body = {"uri": uri} if uri else {"image_id": image_id}
-    s = settings.get()
+    app = current()
+    s = app.settings
     try:
         if s.events == "pubsub":
-            click.echo(publish_to_topic(s.bq_project, s.topic, body))
+            click.echo(publish_to_topic(s.project, s.topic, body))
             return
-        for name, status in publish_request(base, body):
+        for name, status in publish_request(base, body, app.available_classifiers()):
             click.echo(f"{name}: {status}")
     except (BadEvent, PublishFailed) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -226,15 +231,15 @@ def publish(uri: str | None, image_id: str | None, base: str) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", 8080)),
+@click.option("--port", type=int, default=_port,
               show_default="8080 or $PORT")  # fmt: skip
 @click.pass_context
 def demo(ctx: click.Context, host: str, port: int) -> None:
     """Import the demo data if the warehouse has none, then serve."""
-    wh = adapters.warehouse()
-    if any(wh.row_count(d.name) is None for d in DERIVED):
+    app = current()
+    if any(app.warehouse.row_count(d.name) is None for d in DERIVED):
         ctx.invoke(import_, demo=True)
-    adapters.reset()  # the server opens its own connection
+    app.close()  # the server opens its own connection
     ctx.invoke(serve, host=host, port=port)
 
 
@@ -272,7 +277,7 @@ def evaluate_(csv_file: Path, threshold: float, plot_path: Path | None, fmt: str
 
     try:
         examples = ev.read_examples(csv_file)
-        classifier = adapters.classifier()
+        classifier = current().classifier
     except (ev.EvaluationInputError, ModelError) as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -333,9 +338,9 @@ def automl_csv(names: str, per_class: int, split: tuple[int, int, int], seed: in
     if not wanted:
         raise click.BadParameter("name at least one class", param_hint="--classes")
     try:
-        catalog = adapters.explorer().catalog
+        catalog = current().explorer.catalog
         classes = automl.resolve(catalog, wanted)
-        made = automl.plan(adapters.warehouse(), classes, per_class, split, seed, bucket_uri)
+        made = automl.plan(current().warehouse, classes, per_class, split, seed, bucket_uri)
     except automl.UnknownClasses as exc:
         raise click.UsageError(exc.describe()) from exc
     except ValueError as exc:

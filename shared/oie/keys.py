@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+IMAGE_ID = re.compile(r"^[0-9a-fA-F]{16}$")  # an Open Images ImageId
+
 OFFSET = 1 << 63
 MIN_KEY, MAX_KEY = -OFFSET, OFFSET - 1
 

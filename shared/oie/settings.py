@@ -1,18 +1,25 @@
-"""Settings, read once from the environment (and an optional `.env` file)."""
+"""Every setting of the project: read from the environment, in this module only.
+
+`load()` applies the `.env` file (python-dotenv's rules; the environment wins) once, then
+reads the environment. deploy.sh reads the same file through `python -m oie.settings`, so
+both see one set of values, quoted the same way.
+"""
 
 from __future__ import annotations
 
 import os
+import shlex
+import sys
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 COURSE_DATA_URL = "https://storage.googleapis.com/bdcc_open_images_dataset/data/"
 COURSE_IMAGE_URL = "https://storage.googleapis.com/bdcc_open_images_dataset/images/{image_id}.jpg"
-
-
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(name, "").strip() or default
+ENV_FILE = ".env"  # OIE_ENV_FILE names another
+N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True)
@@ -25,12 +32,18 @@ class Settings:
     warehouse: str = "duckdb"  # duckdb | bigquery
     duckdb_path: Path | None = None
     duckdb_memory_limit: str = "1GB"
-    bq_project: str = ""
+    project: str = ""  # GOOGLE_CLOUD_PROJECT: the project of Cloud Storage and Pub/Sub
+    bq_project: str = ""  # BigQuery's project, when not `project`
     bq_dataset: str = "openimages"
     bq_endpoint: str = ""  # e.g. http://127.0.0.1:9050 for an emulator
     # A query billed for more is refused (503); see README "What a page costs".
     bq_max_bytes_billed: int = 500_000_000
     bq_timeout_s: float = 20.0  # a query's deadline, retries included
+    # Emulators: the client libraries read these variables themselves; kept here so that
+    # choosing a home and reporting where a service is reached read one object.
+    storage_emulator: str = ""  # STORAGE_EMULATOR_HOST
+    pubsub_emulator: str = ""  # PUBSUB_EMULATOR_HOST
+    vision_endpoint: str = ""  # "" = Cloud Vision; http://host:port = a fake (no credentials)
     data_url: str = COURSE_DATA_URL
     image_url_template: str = COURSE_IMAGE_URL
     base_url: str = ""  # prefix of links between functions ("" = same host)
@@ -42,6 +55,8 @@ class Settings:
     bucket_dir: Path | None = None  # local stack: the folder standing for the bucket
     model: Path | None = None  # a .tflite file (AutoML export: model.tflite beside dict.txt)
     model_labels: Path | None = None  # labels file, when not embedded or beside the model
+    functions_dir: Path | None = None  # functions/ of a checkout, when not found by itself
+    port: int = 8080  # the local host's port (PORT)
 
     @property
     def duckdb_file(self) -> Path:
@@ -51,56 +66,107 @@ class Settings:
     def bucket_folder(self) -> Path:
         return self.bucket_dir or self.data_dir / "bucket"
 
-    def image_url(self, image_id: str) -> str:
-        return self.image_url_template.replace("{image_id}", image_id)
+    @property
+    def warehouse_project(self) -> str:
+        return self.bq_project or self.project
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings of `environ` (default: the process environment), nothing else."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(name, "").strip() or default
+
+        def path(name: str) -> Path | None:
+            value = get(name)
+            return Path(value) if value else None
+
+        def number(kind: type[N], name: str, default: N) -> N:
+            raw = get(name)
+            try:
+                return kind(raw) if raw else default
+            except ValueError:
+                raise SettingError(f"{name}={raw!r} is not a number") from None
+
+        storage_emulator = get("STORAGE_EMULATOR_HOST")
+        pubsub_emulator = get("PUBSUB_EMULATOR_HOST")
+        return cls(
+            data_dir=Path(get("OIE_DATA_DIR", "data")),
+            assets=path("OIE_ASSETS"),
+            warehouse=get("OIE_WAREHOUSE", "duckdb").lower(),
+            duckdb_path=path("OIE_DUCKDB_PATH"),
+            duckdb_memory_limit=get("OIE_DUCKDB_MEMORY_LIMIT", "1GB"),
+            project=get("GOOGLE_CLOUD_PROJECT"),
+            bq_project=get("OIE_BQ_PROJECT"),
+            bq_dataset=get("OIE_BQ_DATASET", "openimages"),
+            bq_endpoint=get("OIE_BQ_ENDPOINT"),
+            bq_max_bytes_billed=number(int, "OIE_BQ_MAX_BYTES_BILLED", 500_000_000),
+            bq_timeout_s=number(float, "OIE_BQ_TIMEOUT_S", 20.0),
+            storage_emulator=storage_emulator,
+            pubsub_emulator=pubsub_emulator,
+            vision_endpoint=get("OIE_VISION_ENDPOINT"),
+            data_url=get("OIE_DATA_URL", COURSE_DATA_URL),
+            image_url_template=get("OIE_IMAGE_URL_TEMPLATE", COURSE_IMAGE_URL),
+            base_url=get("OIE_BASE_URL").rstrip("/"),
+            catalog_ttl_s=number(float, "OIE_CATALOG_TTL_S", 300.0),
+            storage=get("OIE_STORAGE", "gcs" if storage_emulator else "folder"),
+            events=get("OIE_EVENTS", "pubsub" if pubsub_emulator else "local"),
+            topic=get("OIE_TOPIC", "classify-requests"),
+            bucket=get("OIE_BUCKET", "local-bucket"),
+            bucket_dir=path("OIE_BUCKET_DIR"),
+            model=path("OIE_MODEL"),
+            model_labels=path("OIE_MODEL_LABELS"),
+            functions_dir=path("OIE_FUNCTIONS_DIR"),
+            port=number(int, "PORT", 8080),
+        )
 
 
-def _path(value: str) -> Path | None:
-    return Path(value) if value else None
+class SettingError(ValueError):
+    """A setting with a value that cannot be used."""
 
 
-def from_env() -> Settings:
-    assets = _env("OIE_ASSETS")
-    duckdb_path = _env("OIE_DUCKDB_PATH")
-    return Settings(
-        data_dir=Path(_env("OIE_DATA_DIR", "data")),
-        assets=Path(assets) if assets else None,
-        warehouse=_env("OIE_WAREHOUSE", "duckdb").lower(),
-        duckdb_path=Path(duckdb_path) if duckdb_path else None,
-        duckdb_memory_limit=_env("OIE_DUCKDB_MEMORY_LIMIT", "1GB"),
-        bq_project=_env("OIE_BQ_PROJECT", _env("GOOGLE_CLOUD_PROJECT")),
-        bq_dataset=_env("OIE_BQ_DATASET", "openimages"),
-        bq_endpoint=_env("OIE_BQ_ENDPOINT"),
-        bq_max_bytes_billed=int(_env("OIE_BQ_MAX_BYTES_BILLED", "500000000")),
-        bq_timeout_s=float(_env("OIE_BQ_TIMEOUT_S", "20")),
-        data_url=_env("OIE_DATA_URL", COURSE_DATA_URL),
-        image_url_template=_env("OIE_IMAGE_URL_TEMPLATE", COURSE_IMAGE_URL),
-        base_url=_env("OIE_BASE_URL").rstrip("/"),
-        catalog_ttl_s=float(_env("OIE_CATALOG_TTL_S", "300")),
-        storage=_env("OIE_STORAGE", "gcs" if _env("STORAGE_EMULATOR_HOST") else "folder"),
-        events=_env("OIE_EVENTS", "pubsub" if _env("PUBSUB_EMULATOR_HOST") else "local"),
-        topic=_env("OIE_TOPIC", "classify-requests"),
-        bucket=_env("OIE_BUCKET", "local-bucket"),
-        bucket_dir=_path(_env("OIE_BUCKET_DIR")),
-        model=_path(_env("OIE_MODEL")),
-        model_labels=_path(_env("OIE_MODEL_LABELS")),
-    )
+def env_file(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get("OIE_ENV_FILE", "").strip() or ENV_FILE)
 
 
-@cache
-def get() -> Settings:
-    """The process-wide settings; tests call `get.cache_clear()` after changing the env."""
-    load_dotenv(Path(".env"))
-    return from_env()
-
-
-def load_dotenv(path: Path) -> None:
-    """Set `KEY=value` lines of `path` that the environment does not already set."""
+def env_file_values(path: Path) -> dict[str, str]:
+    """The `KEY=value` pairs of a .env file, by python-dotenv's rules ({} without a file)."""
     if not path.is_file():
-        return
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        os.environ.setdefault(key.strip(), value.strip().strip("'\""))
+        return {}
+    from dotenv import dotenv_values  # only a checkout has a .env; bundles need not ship it
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+_loaded = threading.Lock()
+_applied: list[Path] = []
+
+
+def load() -> Settings:
+    """The process's settings: `.env` applied to the environment (once), then read."""
+    with _loaded:
+        if not _applied:
+            path = env_file()
+            for key, value in env_file_values(path).items():
+                os.environ.setdefault(key, value)  # the environment wins
+            _applied.append(path)
+    return Settings.from_env()
+
+
+def shell_exports(path: Path, environ: Mapping[str, str] | None = None) -> str:
+    """`export KEY=value` lines, shell-quoted, for what `path` sets and `environ` does not."""
+    env = os.environ if environ is None else environ
+    lines = [
+        f"export {key}={shlex.quote(value)}"
+        for key, value in env_file_values(path).items()
+        if key.isidentifier() and not env.get(key)
+    ]
+    return "".join(line + "\n" for line in lines)
+
+
+if __name__ == "__main__":  # python -m oie.settings exports [FILE]: for deploy.sh's `eval`
+    if len(sys.argv) not in (2, 3) or sys.argv[1] != "exports":
+        sys.exit("usage: python -m oie.settings exports [ENV_FILE]")
+    sys.stdout.write(shell_exports(Path(sys.argv[2]) if len(sys.argv) == 3 else env_file()))

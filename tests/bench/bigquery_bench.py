@@ -50,6 +50,21 @@ PAGES = [
 ]
 
 
+def _fresh_clients() -> Any:
+    """The version's clients made anew from the environment; returns its warehouse."""
+    try:
+        from oie import adapters  # the baseline's service locator
+    except ImportError:
+        from oie.app import App, install
+        from oie.settings import Settings
+
+        app = App(Settings.from_env())
+        install(app)
+        return app.warehouse
+    adapters.reset()
+    return adapters.warehouse()
+
+
 def worker(database: str) -> dict[str, Any]:
     """Runs inside one version's interpreter: `oie` is that version's package."""
     import gc
@@ -59,7 +74,6 @@ def worker(database: str) -> dict[str, Any]:
     import sqlglot
     from werkzeug.test import Client
 
-    from oie import adapters
     from oie.local.host import create_host
     from oie.pipeline import runner
     from oie.pipeline.events import for_object
@@ -79,7 +93,7 @@ def worker(database: str) -> dict[str, Any]:
     fake = FakeBigQuery(database, None, project="oie-bench")
     out: dict[str, Any] = {"pages": {}}
     with patch_client(fake):
-        adapters.reset()
+        warehouse = _fresh_clients()
         client = Client(create_host())
         for url in PAGES:
             sep = "&" if "?" in url else "?"
@@ -114,7 +128,7 @@ def worker(database: str) -> dict[str, Any]:
                 time.sleep(SEEN_LATENCY_S)
 
         fake.on_query = slow_seen
-        run = runner.Runner("tflite", Labels, lambda request: b"", adapters.warehouse())
+        run = runner.Runner("tflite", Labels, lambda request: b"", warehouse)
         run.handle(for_object("b", "warm", "1"))  # the table check, once
         events = [for_object("b", f"c{i}-{threading.get_ident()}", "1") for i in range(4)]
         start = time.perf_counter()

@@ -45,13 +45,13 @@ STAGES = ("read", "sniff", "decode", "exif_transpose", "to_rgb", "resize", "invo
 MEMORY_CHILD = r"""
 import json, re, sys
 from pathlib import Path
-from oie import adapters
+from oie.app import current
 
 def hwm():
     status = Path("/proc/self/status").read_text()
     return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
-clf = adapters.classifier()
+clf = current().classifier
 loaded = hwm()
 items = [(p.name, p.read_bytes) for p in map(Path, sys.argv[1:])] * 2
 bad = sum(not o.ok for o in clf.classify_many(items, workers=2))
@@ -60,10 +60,10 @@ print(json.dumps({"loaded": loaded, "peak": hwm(), "images": len(items), "bad": 
 COLD_CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from oie import adapters
+from oie.app import current
 import oie.classify.classifier
 t1 = time.perf_counter()
-clf = adapters.classifier()
+clf = current().classifier
 t2 = time.perf_counter()
 with open(sys.argv[1], "rb") as f:
     clf.classify(f.read())
@@ -353,8 +353,8 @@ def table(sets: list[SetResult], mem: dict[str, Any], start: dict[str, float],
         f"| ... of which after import + model load | {mem['loaded']:.0f} MB | | |",
         f"| cold start: import + model load (median of runs) | {start['import_load']:.2f} s "
         f"| ≤ {TARGET_COLD_S:.0f} s | {_verdict(start['import_load'] <= TARGET_COLD_S)} |",
-        f"| ... import (`oie.adapters`, `oie.classify.*`) | {start['import']:.2f} s | | |",
-        f"| ... model load (`adapters.classifier()`) | {start['load']:.2f} s | | |",
+        f"| ... import (`oie.app`, `oie.classify.*`) | {start['import']:.2f} s | | |",
+        f"| ... model load (`current().classifier`) | {start['load']:.2f} s | | |",
         f"| cold start: first classification (typical photo) | {1000 * start['first']:.0f} ms "
         "| | |",
         f"| cold start: whole process, spawn to exit | {start['wall']:.2f} s | | |",
@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
 - Model `{DEFAULT_MODEL}`; top-1 agrees with the seed's on {agree} files.
   The 12 MP JPEGs are upscaled from the assets' photos at run time, with seeded grain so
   they are as large as camera photos (a smooth upscale would be ~1 MB and decode faster).
-- Peak memory: VmHWM of a fresh process that loads the classifier (`adapters.classifier()`,
+- Peak memory: VmHWM of a fresh process that loads the classifier (`current().classifier`,
   `OIE_ASSETS`) and classifies both sets twice with `classify_many(workers=2)`. Cold start:
   fresh `python -c` processes, median of {cold_runs}.
 - Stage table: the same steps timed one by one on one thread (sniff = header checks; the

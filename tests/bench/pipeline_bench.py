@@ -426,11 +426,10 @@ def probe_child(variant: Variant, files: int) -> None:
     """
     from collections import defaultdict
 
-    from oie import adapters, settings
+    from oie.app import current
     from oie.local.watcher import FolderWatcher
     from oie.pipeline.events import for_object
-    from oie.pipeline.handlers import fetch
-    from oie.pipeline.runner import Runner
+    from oie.pipeline.runner import Runner, fetch
 
     marks: dict[str, dict[str, float]] = defaultdict(dict)
     scans: list[tuple[float, float, int]] = []  # start, seconds, files
@@ -478,13 +477,14 @@ def probe_child(variant: Variant, files: int) -> None:
     def timed_fetch(request: Any) -> bytes:
         t = time.time()
         try:
-            return fetch(request)
+            return fetch(request, app.blobstore, app.links.image)
         finally:
             mark("read", time.time() - t)
 
-    s = settings.get()
-    labeler = TimedLabeler(adapters.classifier())
-    runner = Runner("tflite", lambda: labeler, timed_fetch, TimedWarehouse(adapters.warehouse()))
+    app = current()
+    s = app.settings
+    labeler = TimedLabeler(app.classifier)
+    runner = Runner("tflite", lambda: labeler, timed_fetch, TimedWarehouse(app.warehouse))
 
     def dispatch(request: Any) -> str:
         local.name = request.object
@@ -547,7 +547,7 @@ def probe_child(variant: Variant, files: int) -> None:
     done.wait(max(120.0, files / 5))
     cpu, wall, (busy1, steal1) = time.process_time() - cpu0, time.time() - wall0, machine_busy()
     watcher.stop()
-    adapters.reset()
+    app.close()
     window = {"busy": busy1 - busy0, "ours": cpu, "steal": steal1 - steal0, "wall": wall}
     print(json.dumps({"marks": marks, "scans": scans, "cpu_cores": cpu / wall,
                       "window": window}), flush=True)  # fmt: skip

@@ -24,14 +24,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from oie import manifest
+
 ROOT = Path(__file__).resolve().parents[2]
 VENVS = ROOT / ".venv-bundles"
 PROBE = Path(__file__).with_name("bundle_probe.py")
 RUNTIME = (3, 12)  # Cloud Functions' python312, as deploy.sh deploys
-FUNCTIONS = tuple(sorted(p.parent.name for p in (ROOT / "functions").glob("*/main.py")))
-QUERY_FUNCTIONS = ("index", "classes", "relations", "image_info", "image_search",
-                   "image_search_multiple", "relation_search")  # fmt: skip
-EVENT_FUNCTIONS = ("classify_tflite", "classify_vision")
+MANIFEST = manifest.load(ROOT / "functions")
+FUNCTIONS = tuple(f.name for f in MANIFEST)
+# The explorer's query pages: neither a model nor an upload.
+QUERY_FUNCTIONS = tuple(f.name for f in MANIFEST if f.account == "query" and not f.model)
+EVENT_FUNCTIONS = tuple(f.name for f in MANIFEST if f.kind == "event")
 # What a query function must neither import nor install: the classifiers' libraries, and
 # DuckDB (the local stack's warehouse) for every function.
 HEAVY_MODULES = ("ai_edge_litert", "tflite_runtime", "numpy", "PIL", "google.cloud.vision")

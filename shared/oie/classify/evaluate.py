@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import OIEError
 from .classifier import Classifier, Outcome
 
 NONE = "(none)"
@@ -36,8 +37,10 @@ OTHER = "(other)"
 RESERVED = {NONE, OTHER}
 
 
-class EvaluationInputError(ValueError):
+class EvaluationInputError(OIEError, ValueError):
     """A labels CSV that cannot be evaluated; the message says where and why."""
+
+    status = 400
 
 
 @dataclass(frozen=True)

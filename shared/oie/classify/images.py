@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from ..errors import OIEError
+
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 50_000_000  # well under Pillow's own bomb limit (89 MP warns, 179 MP raises)
 MIN_SIDE = 8
@@ -17,8 +19,10 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = None
 
 
-class RejectedImage(ValueError):
+class RejectedImage(OIEError, ValueError):
     """Input that is not a usable image; permanent, the message says why."""
+
+    status = 422
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from .images import RejectedImage
 
@@ -26,8 +27,21 @@ class Outcome:
         return self.error is None
 
 
+class Labeler(Protocol):
+    """What every labeler answers: the TFLite classifier and Cloud Vision."""
+
+    @property
+    def model(self) -> str: ...
+
+    def classify(self, data: bytes, min_confidence: float = 0.25,
+                 top_k: int | None = None) -> tuple[Prediction, ...]: ...  # fmt: skip
+
+    def outcome(self, name: str, data: bytes, min_confidence: float = 0.25,
+                top_k: int | None = None) -> Outcome: ...  # fmt: skip
+
+
 class Labels:
-    """What every labeler offers on top of its `classify`: a per-file answer."""
+    """A labeler's per-file answer (`outcome`), made from its `classify`."""
 
     def classify(self, data: bytes, min_confidence: float = 0.25,
                  top_k: int | None = None) -> tuple[Prediction, ...]:  # fmt: skip

@@ -15,9 +15,10 @@ Errors, as the architecture asks:
   trying again later can help; event functions must *raise* on transient errors so the
   platform redelivers the event. The google.api_core / requests exception is `__cause__`.
 
-The client is google-cloud-vision's `ImageAnnotatorClient`, created lazily once per process
-per endpoint (behind a lock) and shared by threads. Credentials are Application Default
-Credentials only. `OIE_VISION_ENDPOINT` points the client at another endpoint: a plain
+The client is google-cloud-vision's `ImageAnnotatorClient`, created lazily once per labeler
+(behind a lock; the app makes one labeler per process) and shared by threads. Credentials
+are Application Default Credentials only. `OIE_VISION_ENDPOINT` points the client at another
+endpoint: a plain
 `http://host:port` (or `host:port`) one is a local fake or emulator and gets anonymous
 credentials; an `https://` one (e.g. a regional endpoint) still uses ADC.
 
@@ -31,7 +32,6 @@ google-cloud-vision is imported only inside functions: this module imports witho
 from __future__ import annotations
 
 import io
-import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +43,6 @@ from .images import DEFAULT_LIMITS, Limits, RejectedImage, _to_rgb, sniff
 from .labels import Labels, Prediction
 
 MODEL = "cloud-vision"
-ENDPOINT_ENV = "OIE_VISION_ENDPOINT"
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
 # Formats the API takes (https://cloud.google.com/vision/docs/supported-files), as Pillow
@@ -81,14 +80,6 @@ class VisionLabel(Prediction):
 
 
 _DEFAULT = object()  # "use the labeler's short default retry"
-_lock = threading.Lock()  # guards _clients
-_adc_lock = threading.Lock()  # guards _adc (a lookup may take seconds: its own lock)
-_clients: dict[str, Any] = {}
-_adc: list[tuple[Any, str | None] | None] = []  # [] = not looked up; [None] = none found
-
-
-def configured_endpoint() -> str:
-    return os.environ.get(ENDPOINT_ENV, "").strip()
 
 
 def _is_local(endpoint: str) -> bool:
@@ -97,74 +88,43 @@ def _is_local(endpoint: str) -> bool:
 
 
 def _application_default_credentials() -> tuple[Any, str | None] | None:
-    """google.auth.default(), looked up once per process (it may probe a metadata server)."""
-    with _adc_lock:
-        if not _adc:
-            try:
-                import google.auth
-                from google.auth.exceptions import GoogleAuthError
-            except ImportError:
-                _adc.append(None)
-            else:
-                try:
-                    _adc.append(google.auth.default(scopes=list(SCOPES)))
-                except GoogleAuthError:  # DefaultCredentialsError and malformed files
-                    _adc.append(None)
-        return _adc[0]
+    """google.auth.default(), or None when there are none."""
+    try:
+        import google.auth
+        from google.auth.exceptions import GoogleAuthError
+    except ImportError:
+        return None
+    try:
+        return google.auth.default(scopes=list(SCOPES))
+    except GoogleAuthError:  # DefaultCredentialsError and malformed files
+        return None
 
 
-def credentials_available(endpoint: str | None = None) -> bool:
+def credentials_available(endpoint: str = "") -> bool:
     """True when a call can be attempted: ADC found, or a local (http) endpoint configured.
 
-    No call to Cloud Vision, and cached per process, so callers can answer "needs Google
-    credentials" (503) cheaply. The first lookup is google.auth.default(): it may run
-    `gcloud` for the project id and probe the GCE metadata server (NO_GCE_CHECK=true skips
-    that off Google Cloud). `reset()` forgets the answer.
+    No call to Cloud Vision. The lookup is google.auth.default(): it may run `gcloud` for
+    the project id and probe the GCE metadata server (NO_GCE_CHECK=true skips that off
+    Google Cloud); a `VisionLabeler` looks once and remembers.
     """
-    endpoint = configured_endpoint() if endpoint is None else endpoint
     return _is_local(endpoint) or _application_default_credentials() is not None
 
 
-def reset() -> None:
-    """Forget the clients and the credentials lookup (tests, or after `gcloud auth ...`)."""
-    with _lock, _adc_lock:
-        _clients.clear()
-        _adc.clear()
+def _make_client(endpoint: str, credentials: Any) -> Any:
+    from google.api_core.client_options import ClientOptions
+    from google.cloud import vision
 
+    url = endpoint
+    if _is_local(endpoint):
+        from google.auth.credentials import AnonymousCredentials
 
-def _client(endpoint: str) -> Any:
-    client = _clients.get(endpoint)
-    if client is not None:
-        return client
-    credentials = None
-    if not _is_local(endpoint):
-        adc = _application_default_credentials()
-        if adc is None:
-            raise VisionUnavailable(
-                "Cloud Vision needs Google credentials (Application Default Credentials: "
-                "run `gcloud auth application-default login`, or run on Google Cloud)",
-                transient=False,
-            )
-        credentials = adc[0]
-    with _lock:
-        client = _clients.get(endpoint)
-        if client is None:
-            from google.api_core.client_options import ClientOptions
-            from google.cloud import vision
-
-            url = endpoint
-            if _is_local(endpoint):
-                from google.auth.credentials import AnonymousCredentials
-
-                credentials = AnonymousCredentials()
-                url = endpoint if "://" in endpoint else f"http://{endpoint}"
-            client = vision.ImageAnnotatorClient(
-                credentials=credentials,
-                transport="rest",
-                client_options=ClientOptions(api_endpoint=url or None),
-            )
-            _clients[endpoint] = client
-        return client
+        credentials = AnonymousCredentials()
+        url = endpoint if "://" in endpoint else f"http://{endpoint}"
+    return vision.ImageAnnotatorClient(
+        credentials=credentials,
+        transport="rest",
+        client_options=ClientOptions(api_endpoint=url or None),
+    )
 
 
 def default_retry() -> Any:
@@ -247,31 +207,55 @@ class VisionLabeler(Labels):
 
     def __init__(
         self,
-        endpoint: str | None = None,
+        endpoint: str = "",
         limits: Limits = DEFAULT_LIMITS,
         retry: Any = _DEFAULT,
         timeout: float | None = TIMEOUT_S,
         max_results: int = MAX_RESULTS,
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
     ):
-        """`endpoint` defaults to $OIE_VISION_ENDPOINT ("" = the real API).
+        """`endpoint`: "" for the real API, else another (Settings.vision_endpoint).
 
         `retry`: a google.api_core Retry, None for a single try, or the short default.
         `timeout`: seconds for the whole call, retries included.
         """
-        self.endpoint = configured_endpoint() if endpoint is None else endpoint.strip()
+        self.endpoint = endpoint.strip()
         self.limits = limits
         self._retry = retry
         self.timeout = timeout
         self.max_results = max_results
         self.max_upload_bytes = max_upload_bytes
+        self._lock = threading.Lock()  # guards _client
+        self._adc_lock = threading.Lock()  # guards _adc (a lookup may take seconds)
+        self._client: Any = None
+        self._adc: list[tuple[Any, str | None] | None] = []  # [] = not looked up yet
+
+    def _credentials(self) -> tuple[Any, str | None] | None:
+        with self._adc_lock:
+            if not self._adc:
+                self._adc.append(_application_default_credentials())
+            return self._adc[0]
 
     def credentials_available(self) -> bool:
-        return credentials_available(self.endpoint)
+        """Whether a call can be attempted; looked up once per labeler."""
+        return _is_local(self.endpoint) or self._credentials() is not None
 
     def client(self) -> Any:
-        """The process-wide ImageAnnotatorClient for this endpoint (created on first use)."""
-        return _client(self.endpoint)
+        """This labeler's ImageAnnotatorClient, made on first use and shared by threads."""
+        credentials = None
+        if not _is_local(self.endpoint):
+            adc = self._credentials()
+            if adc is None:
+                raise VisionUnavailable(
+                    "Cloud Vision needs Google credentials (Application Default Credentials: "
+                    "run `gcloud auth application-default login`, or run on Google Cloud)",
+                    transient=False,
+                )
+            credentials = adc[0]
+        with self._lock:
+            if self._client is None:
+                self._client = _make_client(self.endpoint, credentials)
+            return self._client
 
     def prepare(self, data: bytes) -> bytes:
         """The bytes to send: checked locally (RejectedImage), downscaled when too large."""

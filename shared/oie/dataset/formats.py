@@ -6,7 +6,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-IMAGE_ID = re.compile(r"^[0-9a-fA-F]{16}$")
+from ..keys import IMAGE_ID
+
 LABEL = re.compile(r"^/[a-z]/[0-9a-z_]+$")
 RELATION = re.compile(r"^[a-z][a-z_]*$")
 

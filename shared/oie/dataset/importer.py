@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import OIEError
 from ..tables import DERIVED, SCHEMAS, spec
 from ..warehouse import Warehouse
 from .formats import BadRow, Format, detect, expected
@@ -23,8 +24,10 @@ SHOWN_BAD_ROWS = 5
 Progress = Callable[[int], None]  # called with bytes read since the last call
 
 
-class ImportFailed(ValueError):
+class ImportFailed(OIEError, ValueError):
     """A file that cannot be imported; nothing was changed."""
+
+    status = 400
 
 
 @dataclass

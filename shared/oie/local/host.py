@@ -9,56 +9,35 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import functions_framework
 from werkzeug.wrappers import Response
 
-HTTP_FUNCTIONS = (
-    "index",
-    "classes",
-    "relations",
-    "image_info",
-    "image_search",
-    "image_search_multiple",
-    "relation_search",
-    "image_classify",
-    "image_classify_classes",
-    "results",
-    "label_detection",
-)
-# CloudEvent functions, reachable on the local host too: `oie publish` posts to them.
-EVENT_FUNCTIONS = ("classify_tflite", "classify_vision")
+from .. import manifest
+
+if TYPE_CHECKING:
+    from ..app import App
 
 
-def functions_dir() -> Path:
-    """`functions/` of this checkout (OIE_FUNCTIONS_DIR overrides)."""
-    configured = os.environ.get("OIE_FUNCTIONS_DIR")
-    candidates = [Path(configured)] if configured else []
-    candidates += [Path.cwd() / "functions", Path(__file__).resolve().parents[3] / "functions"]
-    for path in candidates:
-        if (path / "index" / "main.py").is_file():
-            return path
-    raise FileNotFoundError(
-        "cannot find the functions/ folder; run from the project root or set OIE_FUNCTIONS_DIR"
-    )
+def _not_found(environ, start_response, names: Iterable[str]):  # type: ignore[no-untyped-def]
+    listed = ", ".join(f"/{n}" for n in names)
+    return Response(f"No function here. Functions: {listed}\n", 404)(environ, start_response)
 
 
-def _not_found(environ, start_response):  # type: ignore[no-untyped-def]
-    names = ", ".join(f"/{n}" for n in HTTP_FUNCTIONS)
-    return Response(f"No function here. Functions: {names}\n", 404)(environ, start_response)
-
-
-def create_host(names: Iterable[str] = HTTP_FUNCTIONS + EVENT_FUNCTIONS,
+def create_host(names: Iterable[str] | None = None,
                 source_dir: Path | None = None):  # type: ignore[no-untyped-def]  # fmt: skip
-    """One WSGI app routing `/NAME` to each function's own functions-framework app."""
-    folder = source_dir or functions_dir()
+    """One WSGI app routing `/NAME` to each function's own functions-framework app: every
+    function of the manifest in `source_dir` (default: this checkout's), or `names`.
+    CloudEvent functions are reachable too: `oie publish` posts to them."""
+    functions = manifest.load(source_dir)
+    wanted = {f.name for f in functions} if names is None else set(names)
     apps = {
-        name: functions_framework.create_app(
-            target=name,
-            source=str(folder / name / "main.py"),
-            signature_type="cloudevent" if name in EVENT_FUNCTIONS else "http",
+        f.name: functions_framework.create_app(
+            target=f.entry_point, source=str(f.source), signature_type=f.signature_type
         )
-        for name in names
+        for f in functions
+        if f.name in wanted
     }
 
     def host(environ, start_response):  # type: ignore[no-untyped-def]
@@ -66,7 +45,7 @@ def create_host(names: Iterable[str] = HTTP_FUNCTIONS + EVENT_FUNCTIONS,
         name, _, rest = environ.get("PATH_INFO", "/").lstrip("/").partition("/")
         app = apps.get(name or "index")
         if app is None:
-            return _not_found(environ, start_response)
+            return _not_found(environ, start_response, apps)
         if name:
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/" + name
         environ["PATH_INFO"] = "/" + rest
@@ -75,13 +54,12 @@ def create_host(names: Iterable[str] = HTTP_FUNCTIONS + EVENT_FUNCTIONS,
     return host
 
 
-def start_watcher() -> object:
+def start_watcher(app: App) -> object:
     """Classify what lands in the bucket folder, in this process (it owns the warehouse)."""
-    from .. import adapters, settings
     from .watcher import FolderWatcher
 
-    s = settings.get()
-    dispatch = [adapters.runner(name).handle for name in adapters.available_classifiers()]
+    s = app.settings
+    dispatch = [app.runner(name).handle for name in app.available_classifiers()]
     return FolderWatcher(s.bucket_folder, s.bucket, dispatch).start()
 
 
@@ -93,5 +71,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = 8, watch: bo
     from functions_framework._http.gunicorn import GunicornApplication
 
     os.environ.setdefault("THREADS", str(threads))
-    options = {"post_worker_init": lambda worker: start_watcher()} if watch else {}
+    from ..app import current
+
+    options = {"post_worker_init": lambda worker: start_watcher(current())} if watch else {}
     GunicornApplication(create_host(), host, port, False, **options).run()

@@ -7,11 +7,13 @@ import json
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import adapters
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent
+
 from ..pipeline.events import PUBSUB_PUBLISHED, from_message
 
 
@@ -23,6 +25,8 @@ def publish_to_topic(project: str, topic: str, body: dict[str, Any]) -> str:
     """Publish the request to the Pub/Sub topic (Google Cloud, or PUBSUB_EMULATOR_HOST)."""
     from google.cloud import pubsub_v1
 
+    if not project:
+        raise PublishFailed("set GOOGLE_CLOUD_PROJECT: the project of the topic")
     message = {"data": base64.b64encode(json.dumps(body).encode()).decode(), "attributes": {}}
     from_message(message)  # a bad request fails here, before anything is sent
     publisher = pubsub_v1.PublisherClient()
@@ -34,21 +38,22 @@ def publish_to_topic(project: str, topic: str, body: dict[str, Any]) -> str:
     return f"published to {path} as message {message_id}"
 
 
-def publish_request(base: str, body: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """POST the request to each classifier the stack runs (Vision only with credentials)."""
+def publish_request(base: str, body: dict[str, Any], classifiers: Iterable[str]
+                    ) -> Iterator[tuple[str, str]]:  # fmt: skip
+    """POST the request to each classifier the stack runs (Vision only with credentials),
+    as the CloudEvent a Pub/Sub trigger delivers."""
     message = {"data": base64.b64encode(json.dumps(body).encode()).decode(), "attributes": {},
                "messageId": uuid.uuid4().hex}  # fmt: skip
     from_message(message)  # a bad request fails here, before anything is sent
-    headers = {
-        "Content-Type": "application/json",
-        "ce-specversion": "1.0",
-        "ce-type": PUBSUB_PUBLISHED,
-        "ce-source": "//pubsub.googleapis.com/projects/local/topics/classify-requests",
-        "ce-id": message["messageId"],
-        "ce-time": datetime.now(UTC).isoformat(),
-    }
-    data = json.dumps({"message": message, "subscription": "local"}).encode()
-    for name in (f"classify_{c}" for c in adapters.available_classifiers()):
+    event = CloudEvent(
+        {"type": PUBSUB_PUBLISHED, "id": message["messageId"],
+         "source": "//pubsub.googleapis.com/projects/local/topics/classify-requests",
+         "datacontenttype": "application/json",
+         "time": datetime.now(UTC).isoformat()},
+        {"message": message, "subscription": "local"},
+    )  # fmt: skip
+    headers, data = to_binary(event)
+    for name in (f"classify_{c}" for c in classifiers):
         url = f"{base.rstrip('/')}/{name}"
         request = urllib.request.Request(url, data=data, headers=headers, method="POST")
         try:

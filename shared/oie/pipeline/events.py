@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..errors import BadEvent
+from ..keys import IMAGE_ID
+from ..times import parse_time
+
+__all__ = ["BadEvent", "ClassifyRequest", "for_image_id", "for_object", "from_cloudevent"]
 STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
-IMAGE_ID = re.compile(r"^[0-9a-fA-F]{16}$")
 GS_URI = re.compile(r"^gs://([^/]+)/(.+)$")
-
-
-class BadEvent(ValueError):
-    """An event that can never be processed (permanent): logged and acknowledged."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def _time(value: Any) -> datetime | None:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, str) and value:
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parse_time(value)
         except ValueError:
             return None
     return None

@@ -14,13 +14,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from ..classify.images import RejectedImage
+from ..classify.labels import Labeler
+from ..errors import Gone
 from ..logs import log
+from ..storage import BlobStore
 from ..tables import CLASSIFICATIONS, spec
 from ..warehouse import Warehouse
-from .events import ClassifyRequest
+from .events import ClassifyRequest, for_object
 
 TABLE = CLASSIFICATIONS
 MAX_EVENT_AGE = timedelta(hours=24)
@@ -32,14 +35,7 @@ WHERE classified_at >= @since AND request_key = @key AND classifier = @classifie
 STORED_TOP_K, STORED_MIN_SCORE = 10, 0.01
 
 
-class Labeler(Protocol):
-    model: str
-
-    def classify(self, data: bytes, min_confidence: float = ..., top_k: int | None = ...
-                 ) -> tuple[Any, ...]: ...  # fmt: skip
-
-
-class ObjectGone(LookupError):
+class ObjectGone(Gone, LookupError):
     """The thing to classify no longer exists: permanent."""
 
 
@@ -54,6 +50,30 @@ def fetch_url(url: str, timeout: float = 20.0) -> bytes:
         if exc.code in (403, 404, 410):
             raise ObjectGone(f"{url}: HTTP {exc.code}") from exc
         raise
+
+
+def fetch(request: ClassifyRequest, store: BlobStore, image_url: Callable[[str], str]) -> bytes:
+    """The bytes to classify: the bucket's object, or the Open Images photo."""
+    if request.image_id:
+        return fetch_url(image_url(request.image_id))
+    if request.bucket != store.bucket:
+        raise ObjectGone(f"bucket {request.bucket!r} is not this stack's {store.bucket!r}")
+    try:
+        return store.get(request.object)
+    except FileNotFoundError as exc:
+        raise ObjectGone(f"{request.source_uri} no longer exists") from exc
+
+
+def current_generation(request: ClassifyRequest, store: BlobStore) -> ClassifyRequest:
+    """A request for gs://bucket/object names no generation: key it by the object's
+    current one, so it meets the notification of that same object as one key."""
+    if not request.bucket or request.generation:
+        return request
+    found = store.stat(request.object) if request.bucket == store.bucket else None
+    if found is None:
+        return request  # classified as gone, under the key without a generation
+    return for_object(request.bucket, request.object, found.generation,
+                      event_id=request.event_id, event_time=request.event_time)  # fmt: skip
 
 
 def row_id(request: ClassifyRequest, classifier: str, model: str) -> str:

@@ -1,7 +1,8 @@
 """The Warehouse port: run BigQuery-dialect SQL with named parameters, load and derive tables.
 
 Adapters: `duckdb_adapter.DuckDBWarehouse` (local) and `bigquery_adapter.BigQueryWarehouse`.
-`oie.adapters.warehouse()` picks one from settings; nothing else imports an adapter.
+`oie.app.make_warehouse` picks one from settings; the layer contract (pyproject.toml) keeps
+the core from importing either.
 """
 
 from __future__ import annotations

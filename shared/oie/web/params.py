@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
+from ..errors import InputError
 from ..explore import Cursor
+from ..keys import IMAGE_ID
+from ..times import parse_time
 
-IMAGE_ID = re.compile(r"^[0-9a-fA-F]{16}$")
+__all__ = ["InputError", "Params"]
 MAX_TEXT = 200
-
-
-class InputError(ValueError):
-    """A request parameter the user must fix; `param` names it."""
-
-    def __init__(self, param: str, message: str):
-        super().__init__(f"{param}: {message}")
-        self.param = param
-        self.message = message
 
 
 class Params:
@@ -96,10 +89,9 @@ class Params:
         if not raw:
             return default
         try:
-            value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            return parse_time(raw)
         except ValueError:
             raise InputError(name, f"{name} must be an ISO date or time, got {raw!r}") from None
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     def cursor(self, name: str, tiered: bool = False) -> Cursor | None:
         raw = self.args.get(name, "").strip()

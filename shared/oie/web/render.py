@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any
 
 import flask
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .. import settings
-from ..errors import Failure, Unavailable
-from .params import InputError, Params
+from ..errors import NotAllowed, Problem, problem
+from ..links import Links
+from .params import Params
 
-log = logging.getLogger("oie.web")
+if TYPE_CHECKING:
+    from ..app import App
 
 _env = Environment(
     loader=PackageLoader("oie.web", "templates"),
@@ -28,20 +26,6 @@ _env = Environment(
 )
 
 
-def url(name: str, **params: Any) -> str:
-    """A link to another function: `/NAME?...`, under OIE_BASE_URL when set."""
-    query = urlencode({k: v for k, v in params.items() if v is not None and v != ""})
-    path = "/" if name == "index" else f"/{name}"
-    return settings.get().base_url + path + (f"?{query}" if query else "")
-
-
-def image_url(image_id: str) -> str:
-    return settings.get().image_url(image_id)
-
-
-_env.globals.update(url=url, image_url=image_url)
-
-
 @dataclass
 class View:
     template: str
@@ -49,7 +33,7 @@ class View:
     data: dict[str, Any]  # the JSON answer; the template sees it as `data`
     context: dict[str, Any] = field(default_factory=dict)  # template-only extras
     status: int = 200
-    retry_after: int | None = None  # seconds: a 503 that may go away
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def wants_json(request: flask.Request) -> bool:
@@ -60,72 +44,61 @@ def wants_json(request: flask.Request) -> bool:
     return best == "application/json"
 
 
-def error_view(status: int, message: str, param: str | None = None) -> View:
-    data: dict[str, Any] = {"ok": False, "status": status, "error": message}
-    if param:
-        data["param"] = param
-    return View("error.html", "Error" if status >= 500 else "Bad request", data, status=status)
+def problem_view(p: Problem) -> View:
+    data: dict[str, Any] = {"ok": False, "status": p.status, "error": p.message}
+    if p.param:
+        data["param"] = p.param
+    if p.error_id:
+        data["error_id"] = p.error_id
+    headers = {}
+    if p.retry_after:
+        headers["Retry-After"] = str(p.retry_after)
+    if p.allow:
+        headers["Allow"] = p.allow
+    title = "Error" if p.status >= 500 else "Bad request"
+    return View("error.html", title, data, status=p.status, headers=headers)
 
 
-def failure_view(exc: BaseException, where: str) -> View:
-    """The answer to an exception: 503 for what is unavailable now, else a 500 with an id.
-
-    The user sees the exception's public message (503) or only an id to quote (500); the
-    log gets the detail, with the id.
-    """
-    if isinstance(exc, Unavailable):
-        log.error("unavailable on %s: %s%s", where, exc, f" ({exc.detail})" if exc.detail else "")
-        view = error_view(exc.status, f"Not available: {exc}")
-        view.retry_after = exc.retry_after
-        return view
-    error_id = uuid.uuid4().hex[:12]
-    if isinstance(exc, Failure):
-        log.error("failed on %s [error %s]: %s", where, error_id, exc.detail)
-    else:
-        log.exception("failed on %s [error %s]", where, error_id, exc_info=exc)
-    message = f"Something went wrong on our side; it has been logged as error {error_id}."
-    view = error_view(Failure.status, message)
-    view.data["error_id"] = error_id
-    return view
-
-
-def render(request: flask.Request, view: View) -> flask.Response:
+def render(request: flask.Request, view: View, links: Links) -> flask.Response:
     if wants_json(request):
         body = json.dumps({"ok": view.status < 400, **view.data}, ensure_ascii=False)
         response = flask.Response(body, view.status, mimetype="application/json")
     else:
         html = _env.get_template(view.template).render(
-            title=view.title, data=view.data, request=request, **view.context
-        )
+            title=view.title, data=view.data, request=request, url=links.url,
+            image_url=links.image, **view.context,
+        )  # fmt: skip
         response = flask.Response(html, view.status, mimetype="text/html")
     response.headers["Vary"] = "Accept"
-    if view.retry_after:
-        response.headers["Retry-After"] = str(view.retry_after)
+    response.headers.update(view.headers)
     if view.status == 200:
         response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
 
-Handler = Callable[[flask.Request], flask.Response]
+def respond(request: flask.Request, app: App, make: Callable[[], View], where: str = ""
+            ) -> flask.Response:  # fmt: skip
+    """The one path from a request to an answer: the view, or the problem of what it raised."""
+    try:
+        view = make()
+    except Exception as exc:
+        view = problem_view(problem(exc, where or request.full_path))
+    return render(request, view, app.links)
 
 
-def page(fn: Callable[[Params], View]) -> Handler:
-    """Wrap a page: parse the request, answer bad input with 400, never leak a traceback."""
+Handler = Callable[[flask.Request, "App"], flask.Response]
+
+
+def page(fn: Callable[[Params, App], View]) -> Handler:
+    """A GET page: its query parameters in, HTML or JSON out; bad input is a 400."""
 
     @functools.wraps(fn)
-    def handler(request: flask.Request) -> flask.Response:
-        if request.method not in ("GET", "HEAD"):
-            view = error_view(405, f"{request.method} is not allowed here; use GET")
-        else:
-            try:
-                view = fn(Params(request.args))
-            except InputError as exc:
-                view = error_view(400, exc.message, exc.param)
-            except Exception as exc:
-                view = failure_view(exc, request.full_path)
-        response = render(request, view)
-        if view.status == 405:
-            response.headers["Allow"] = "GET, HEAD"
-        return response
+    def handler(request: flask.Request, app: App) -> flask.Response:
+        def make() -> View:
+            if request.method not in ("GET", "HEAD"):
+                raise NotAllowed(f"{request.method} is not allowed here; use GET", "GET, HEAD")
+            return fn(Params(request.args), app)
+
+        return respond(request, app, make)
 
     return handler

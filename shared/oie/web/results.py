@@ -4,36 +4,41 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import adapters, settings
 from ..catalog import Catalog
 from ..errors import Unavailable
+from ..links import Links
 from ..pipeline.results import DEFAULT_WINDOW, Filters, latest
 from .params import Params
-from .render import View, page, url
+from .render import View, page
+
+if TYPE_CHECKING:
+    from ..app import App
 
 CLASSIFIERS = ("", "tflite", "vision")
 STATUSES = ("", "ok", "rejected", "error")
 
 
-def _catalog() -> Catalog | None:
+def _catalog(app: App) -> Catalog | None:
     try:
-        return adapters.explorer().catalog
+        return app.explorer.catalog
     except Unavailable:
         return None  # a pipeline-only warehouse: no class links
 
 
-def _label(item: dict[str, Any], catalog: Catalog | None) -> dict[str, Any]:
+def _label(item: dict[str, Any], catalog: Catalog | None, links: Links) -> dict[str, Any]:
     out = {"label": item["label"], "score": item["score"], "mid": item.get("mid")}
     known = catalog and (
         (catalog.by_label.get(item.get("mid") or "")) or catalog.find(item["label"])
     )
-    out["image_search"] = url("image_search", description=known.description) if known else None
+    out["image_search"] = (
+        links.url("image_search", description=known.description) if known else None
+    )
     return out
 
 
-def _row(row: dict[str, Any], catalog: Catalog | None) -> dict[str, Any]:
+def _row(row: dict[str, Any], catalog: Catalog | None, links: Links) -> dict[str, Any]:
     at = row["classified_at"]
     return {
         "key": row["request_key"],
@@ -46,19 +51,19 @@ def _row(row: dict[str, Any], catalog: Catalog | None) -> dict[str, Any]:
         "error": row["error"],
         "classified_at": at.isoformat() if isinstance(at, datetime) else at,
         "latency_ms": round(float(row["latency_ms"] or 0), 1),
-        "labels": [_label(dict(item), catalog) for item in row["labels"] or []],
-        "page": url("results", key=row["request_key"]),
+        "labels": [_label(dict(item), catalog, links) for item in row["labels"] or []],
+        "page": links.url("results", key=row["request_key"]),
     }
 
 
-def _picture(key_rows: list[dict[str, Any]]) -> str | None:
+def _picture(key_rows: list[dict[str, Any]], app: App) -> str | None:
     """The image of one object's page: its Open Images URL, or a thumbnail from the bucket."""
     first = key_rows[0]
     if first["image_id"]:
-        return settings.get().image_url(first["image_id"])
+        return app.links.image(first["image_id"])
     from .uploads import thumbnail
 
-    store = adapters.blobstore()
+    store = app.blobstore
     if first["source_uri"].startswith(f"gs://{store.bucket}/"):
         try:
             return thumbnail(store.get(first["object"]))
@@ -68,7 +73,8 @@ def _picture(key_rows: list[dict[str, Any]]) -> str | None:
 
 
 @page
-def results(q: Params) -> View:
+def results(q: Params, app: App) -> View:
+    links = app.links
     filters = Filters(
         since=q.timestamp("since"),
         until=q.timestamp("until"),
@@ -84,9 +90,9 @@ def results(q: Params) -> View:
     filters = replace(filters, since=since, until=until)  # one window for the query and page
     limit = q.integer("limit", 50, 1, 1000)
     offset = q.integer("offset", 0, 0, 1_000_000)
-    rows, more = latest(adapters.warehouse(), filters, limit, offset)
-    catalog = _catalog()
-    shown = [_row(r, catalog) for r in rows]
+    rows, more = latest(app.warehouse, filters, limit, offset)
+    catalog = _catalog(app)
+    shown = [_row(r, catalog, links) for r in rows]
     base = {
         k: v for k, v in vars(filters).items() if v not in ("", 0.0) and k not in ("since", "until")
     }
@@ -100,12 +106,12 @@ def results(q: Params) -> View:
         },
         "count": len(shown),
         "results": shown,
-        "next": url("results", **base, limit=limit, offset=offset + limit) if more else None,
-        "previous": url("results", **base, limit=limit, offset=max(offset - limit, 0) or None)
+        "next": links.url("results", **base, limit=limit, offset=offset + limit) if more else None,
+        "previous": links.url("results", **base, limit=limit, offset=max(offset - limit, 0) or None)
         if offset
         else None,
     }
     if filters.key and shown:
-        data["image"] = _picture(shown)
+        data["image"] = _picture(shown, app)
     title = f"Results for {filters.key}" if filters.key else "Classification results"
     return View("results.html", title, data, {"window_days": DEFAULT_WINDOW.days})

@@ -6,22 +6,19 @@ import base64
 import hashlib
 import io
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import flask
 from werkzeug.datastructures import FileStorage
 
-from .. import adapters
-from .params import InputError, Params
-from .render import View, error_view, failure_view, page, render, url, wants_json
+from ..errors import InputError, NotAllowed, TooLarge, Unavailable
+from ..storage import BlobStore
+from .params import Params
+from .render import View, page, respond, wants_json
 
-
-class Labeler(Protocol):
-    model: str
-
-    def outcome(self, name: str, data: bytes, min_confidence: float = ...,
-                top_k: int | None = ...) -> Any: ...  # fmt: skip
-
+if TYPE_CHECKING:
+    from ..app import App
+    from ..classify.labels import Labeler
 
 MAX_FILES = 32
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -44,20 +41,20 @@ def thumbnail(data: bytes) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
 
 
-def store_upload(data: bytes, original_name: str) -> str:
+def store_upload(store: BlobStore, data: bytes, original_name: str) -> str:
     """Keep an upload under a content-addressed name; two users' cat.jpg never collide."""
     from ..classify.images import extension
 
     digest = hashlib.sha256(data).hexdigest()
     ext = extension(data)
-    stored = adapters.blobstore().put(
+    stored = store.put(
         f"{UPLOAD_PREFIX}{digest}.{ext}", data, content_type=f"image/{ext}",
         metadata={"originalName": original_name[:200], "sha256": digest},
     )  # fmt: skip
     return stored.uri
 
 
-def classify_uploads(labeler: Labeler, files: list[FileStorage], min_confidence: float,
+def classify_uploads(app: App, labeler: Labeler, files: list[FileStorage], min_confidence: float,
                      top_k: int | None, with_thumbnails: bool) -> list[dict[str, Any]]:  # fmt: skip
     answers = []
     for upload in files:
@@ -68,10 +65,10 @@ def classify_uploads(labeler: Labeler, files: list[FileStorage], min_confidence:
         if outcome.ok:
             answer["predictions"] = [
                 {"label": p.label, "score": p.score, "mid": getattr(p, "mid", None) or None,
-                 "image_search": url("image_search", description=p.label)}
+                 "image_search": app.links.url("image_search", description=p.label)}
                 for p in outcome.predictions
             ]  # fmt: skip
-            answer["stored"] = store_upload(data, name)
+            answer["stored"] = store_upload(app.blobstore, data, name)
             if with_thumbnails:
                 answer["thumbnail"] = thumbnail(data)
         else:
@@ -80,7 +77,7 @@ def classify_uploads(labeler: Labeler, files: list[FileStorage], min_confidence:
     return answers
 
 
-def _classify(request: flask.Request, function: str, labeler: Labeler) -> View:
+def _classify(request: flask.Request, app: App, function: str, labeler: Labeler) -> View:
     q = Params(request.args.to_dict() | request.form.to_dict())
     min_confidence = q.number("min_confidence", 0.25, 0.0, 1.0)
     top_k = q.integer("top_k", 0, 0, 1000) or None
@@ -88,8 +85,9 @@ def _classify(request: flask.Request, function: str, labeler: Labeler) -> View:
     if not files:
         raise InputError("files", "send one or more images as multipart form field 'files'")
     if len(files) > MAX_FILES:
-        return error_view(413, f"{len(files)} files in one request; at most {MAX_FILES}", "files")
-    answers = classify_uploads(labeler, files, min_confidence, top_k, not wants_json(request))
+        raise TooLarge("files", f"{len(files)} files in one request; at most {MAX_FILES}")
+    with_thumbnails = not wants_json(request)
+    answers = classify_uploads(app, labeler, files, min_confidence, top_k, with_thumbnails)
     data = {
         "function": function,
         "model": labeler.model,
@@ -100,33 +98,31 @@ def _classify(request: flask.Request, function: str, labeler: Labeler) -> View:
     return View("image_classify.html", "Classified images", data)
 
 
-def upload_page(request: flask.Request, function: str, labeler: Callable[[], Labeler]
-                ) -> flask.Response:  # fmt: skip
+def upload_page(request: flask.Request, app: App, function: str,
+                labeler: Callable[[], Labeler]) -> flask.Response:  # fmt: skip
     """GET: the upload form. POST (multipart `files`): every file's classes, best first."""
     if request.method == "GET":
         form = {"function": function, "files": None}
-        return page(lambda q: View("image_classify.html", "Classify images", form))(request)
-    if request.method != "POST":
-        return render(request, error_view(405, "use POST with multipart form field 'files'"))
-    try:
+        return page(lambda q, app: View("image_classify.html", "Classify images", form))(
+            request, app
+        )
+
+    def make() -> View:
+        if request.method != "POST":
+            raise NotAllowed("use POST with multipart form field 'files'", "GET, HEAD, POST")
         # Checked from the header, before reading: functions-framework reads the whole
         # body after the handler, so a Flask size limit would fail there instead.
         if (request.content_length or 0) > MAX_REQUEST_BYTES:
-            too_big = f"request is larger than {MAX_REQUEST_BYTES:,} bytes"
-            view = error_view(413, too_big, "files")
-        else:
-            view = _classify(request, function, labeler())
-    except InputError as exc:
-        view = error_view(400, exc.message, exc.param)
-    except Exception as exc:
-        view = failure_view(exc, function)
-    response = render(request, view)
+            raise TooLarge("files", f"request is larger than {MAX_REQUEST_BYTES:,} bytes")
+        return _classify(request, app, function, labeler())
+
+    response = respond(request, app, make, function)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def image_classify(request: flask.Request) -> flask.Response:
-    return upload_page(request, "image_classify", adapters.classifier)
+def image_classify(request: flask.Request, app: App) -> flask.Response:
+    return upload_page(request, app, "image_classify", lambda: app.classifier)
 
 
 VISION_HOWTO = (
@@ -136,19 +132,21 @@ VISION_HOWTO = (
 )
 
 
-def label_detection(request: flask.Request) -> flask.Response:
-    from ..classify.vision import credentials_available
+def _vision(app: App) -> Labeler:
+    if not app.vision.credentials_available():
+        raise Unavailable(VISION_HOWTO)
+    return app.vision
 
-    if not credentials_available():
-        return render(request, error_view(503, VISION_HOWTO))
-    return upload_page(request, "label_detection", adapters.vision)
+
+def label_detection(request: flask.Request, app: App) -> flask.Response:
+    return upload_page(request, app, "label_detection", lambda: _vision(app))
 
 
 @page
-def image_classify_classes(q: Params) -> View:
-    classifier = adapters.classifier()
+def image_classify_classes(q: Params, app: App) -> View:
+    classifier = app.classifier
     labels = [
-        {"label": label, "image_search": url("image_search", description=label)}
+        {"label": label, "image_search": app.links.url("image_search", description=label)}
         for label in classifier.spec.labels
     ]
     data = {"model": classifier.model, "count": len(labels), "classes": labels}
