@@ -27,10 +27,13 @@ import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import OIEError
-from .classifier import Classifier, Outcome
+from .labels import Outcome
+
+if TYPE_CHECKING:
+    from .classifier import Classifier
 
 NONE = "(none)"
 OTHER = "(other)"

@@ -38,6 +38,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
+from ..cloud import client_kwargs, is_local
 from ..errors import Unavailable
 from .images import DEFAULT_LIMITS, Limits, RejectedImage, _to_rgb, sniff
 from .labels import Labels, Prediction
@@ -82,11 +83,6 @@ class VisionLabel(Prediction):
 _DEFAULT = object()  # "use the labeler's short default retry"
 
 
-def _is_local(endpoint: str) -> bool:
-    """A fake or emulator: plain http, anonymous credentials."""
-    return bool(endpoint) and not endpoint.startswith("https://")
-
-
 def _application_default_credentials() -> tuple[Any, str | None] | None:
     """google.auth.default(), or None when there are none."""
     try:
@@ -107,24 +103,14 @@ def credentials_available(endpoint: str = "") -> bool:
     the project id and probe the GCE metadata server (NO_GCE_CHECK=true skips that off
     Google Cloud); a `VisionLabeler` looks once and remembers.
     """
-    return _is_local(endpoint) or _application_default_credentials() is not None
+    return is_local(endpoint) or _application_default_credentials() is not None
 
 
 def _make_client(endpoint: str, credentials: Any) -> Any:
-    from google.api_core.client_options import ClientOptions
     from google.cloud import vision
 
-    url = endpoint
-    if _is_local(endpoint):
-        from google.auth.credentials import AnonymousCredentials
-
-        credentials = AnonymousCredentials()
-        url = endpoint if "://" in endpoint else f"http://{endpoint}"
-    return vision.ImageAnnotatorClient(
-        credentials=credentials,
-        transport="rest",
-        client_options=ClientOptions(api_endpoint=url or None),
-    )
+    kwargs = {"credentials": credentials, **client_kwargs(endpoint)}
+    return vision.ImageAnnotatorClient(transport="rest", **kwargs)
 
 
 def default_retry() -> Any:
@@ -238,12 +224,12 @@ class VisionLabeler(Labels):
 
     def credentials_available(self) -> bool:
         """Whether a call can be attempted; looked up once per labeler."""
-        return _is_local(self.endpoint) or self._credentials() is not None
+        return is_local(self.endpoint) or self._credentials() is not None
 
     def client(self) -> Any:
         """This labeler's ImageAnnotatorClient, made on first use and shared by threads."""
         credentials = None
-        if not _is_local(self.endpoint):
+        if not is_local(self.endpoint):
             adc = self._credentials()
             if adc is None:
                 raise VisionUnavailable(
