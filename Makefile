@@ -30,9 +30,11 @@ test-deps: install  ## what the test tiers need: the bqemulator venv, Debian's c
 test: test-deps lint
 	$(BIN)/pytest
 
-lint: install
+lint: install  ## ruff, the type checker (mypy, on shared/ and infra/) and the layer contract
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_layers.py
 
 # Each function's requirements.txt is a full lock made from its requirements.in: every
 # transitive dependency pinned, for Cloud Functions' python312 on Linux x86_64, at the

@@ -75,7 +75,8 @@ class App:
         with self._lock:
             if name not in self._made:
                 self._made[name] = make()
-            return self._made[name]  # type: ignore[no-any-return]
+            made: T = self._made[name]
+            return made
 
     @property
     def warehouse(self) -> Warehouse:

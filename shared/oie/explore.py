@@ -7,6 +7,7 @@ big tables are only filtered by label ids.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,7 +21,7 @@ from .catalog import (
     sum_images,
 )
 from .keys import MAX_KEY, MIN_KEY, image_id, image_key
-from .warehouse import Warehouse, ints, strings
+from .warehouse import Array, Element, Param, Warehouse, ints
 
 SLICE_ROWS = 20_000  # label rows the first slice of image_search_multiple aims to read
 WHOLE_ROWS = 150_000  # up to this many label rows in all, one query reads them at once
@@ -330,7 +331,7 @@ class Explorer:
             m, key = max(tiers) + 1, MIN_KEY  # before every tier
         else:
             m, key = cursor.matched, image_key(cursor.image_id)
-        params = {
+        params: dict[str, Param] = {
             "labels": ints(c.label_id for c in found), "min_m": min(tiers),
             "max_m": max(tiers), "m": m, "key": key, "n": n,
         }  # fmt: skip
@@ -374,7 +375,7 @@ class Explorer:
         backward: bool,
     ) -> list[tuple[int, int]]:
         """Up to n images matching exactly m labels, from `edge` on, slice by slice."""
-        params: dict[str, object] = {"labels": ints(c.label_id for c in found), "m": m}
+        params: dict[str, Param] = {"labels": ints(c.label_id for c in found), "m": m}
         rows_all, rows_rare = sum_images(found), sum_images(rare)
         share = 1.0 if rows_all <= WHOLE_ROWS else SLICE_ROWS / rows_all
         # Few candidates among many rows: let the candidates drive, in slices that hold a
@@ -414,19 +415,20 @@ class Explorer:
     ) -> RelationPage:
         """Relations whose parts match SQL LIKE patterns (`%`, `_`), case-insensitively."""
         catalog = self.catalog
-        params: dict[str, object] = {"n": limit + 1, "offset": offset}
+        params: dict[str, Param] = {"n": limit + 1, "offset": offset}
         unmatched = []
-        for any_name, list_name, pattern, resolve, typed in (
-            ("any1", "labels1", class1, catalog.label_ids_like, ints),
-            ("any_relation", "relations", relation, catalog.relations_like, strings),
-            ("any2", "labels2", class2, catalog.label_ids_like, ints),
-        ):
+        parts: tuple[tuple[str, str, str, Callable[[str], Sequence[int | str]], Element], ...] = (
+            ("any1", "labels1", class1, catalog.label_ids_like, "INT64"),
+            ("any_relation", "relations", relation, catalog.relations_like, "STRING"),
+            ("any2", "labels2", class2, catalog.label_ids_like, "INT64"),
+        )
+        for any_name, list_name, pattern, resolve, element in parts:
             everything = pattern == "" or matches_everything(pattern)
-            values = [] if everything else resolve(pattern)
+            values = () if everything else tuple(resolve(pattern))
             if not everything and not values:
                 unmatched.append(pattern)
             params[any_name] = everything
-            params[list_name] = typed(values)
+            params[list_name] = Array(element, values)
         page = RelationPage([], offset, limit, False, unmatched)
         if unmatched:
             return page

@@ -31,7 +31,14 @@ VENVS = ROOT / ".venv-bundles"
 PROBE = Path(__file__).with_name("bundle_probe.py")
 RUNTIME = (3, 12)  # Cloud Functions' python312, as deploy.sh deploys
 MANIFEST = manifest.load(ROOT / "functions")
-FUNCTIONS = tuple(f.name for f in MANIFEST)
+
+
+def functions(folder: Path = ROOT / "functions") -> tuple[str, ...]:
+    """The bundles `deploy.sh build` makes: one per function of the manifest."""
+    return tuple(f.name for f in manifest.load(folder))
+
+
+FUNCTIONS = functions()
 # The explorer's query pages: neither a model nor an upload.
 QUERY_FUNCTIONS = tuple(f.name for f in MANIFEST if f.account == "query" and not f.model)
 EVENT_FUNCTIONS = tuple(f.name for f in MANIFEST if f.kind == "event")

@@ -80,7 +80,7 @@ def decode(data: bytes, size: tuple[int, int], limits: Limits = DEFAULT_LIMITS) 
     """
     sniff(data, limits)
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale, still >= size
             image.draft("RGB", size)
         image.load()

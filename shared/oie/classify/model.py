@@ -21,12 +21,15 @@ def interpreter_class() -> Any:
     """LiteRT's Interpreter; tflite-runtime's where only that is installed."""
     try:
         from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter
     except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError as exc:
-            raise ModelError("no TFLite runtime: pip install ai-edge-litert") from exc
-    return Interpreter
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter as FromTfliteRuntime
+    except ImportError as exc:
+        raise ModelError("no TFLite runtime: pip install ai-edge-litert") from exc
+    return FromTfliteRuntime
 
 
 LABEL_FILES = ("dict.txt", "labels.txt")
@@ -127,7 +130,7 @@ def load_spec(path: Path, labels_path: Path | None = None) -> ModelSpec:
         labels=tuple(labels),
         input_size=(int(shape[2]), int(shape[1])),
         input_dtype=inp["dtype"],
-        input_quant=tuple(inp["quantization"]),  # type: ignore[arg-type]
-        output_quant=tuple(out["quantization"]),  # type: ignore[arg-type]
+        input_quant=tuple(inp["quantization"]),
+        output_quant=tuple(out["quantization"]),
         output_dtype=out["dtype"],
     )

@@ -173,7 +173,7 @@ def _failure(exc: Exception) -> Exception | None:
 def _shrink(data: bytes, side: int = SHRINK_SIDE) -> bytes:
     """A JPEG at most `side` pixels on its long side, upright, for uploads over the limit."""
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         if image.format == "JPEG":
             image.draft("RGB", (side, side))
         image.load()

@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import functions_framework
 from werkzeug.wrappers import Response
@@ -20,13 +21,14 @@ if TYPE_CHECKING:
     from ..app import App
 
 
-def _not_found(environ, start_response, names: Iterable[str]):  # type: ignore[no-untyped-def]
+def _not_found(environ: WSGIEnvironment, start_response: StartResponse,
+               names: Iterable[str]) -> Iterable[bytes]:  # fmt: skip
     listed = ", ".join(f"/{n}" for n in names)
     return Response(f"No function here. Functions: {listed}\n", 404)(environ, start_response)
 
 
 def create_host(names: Iterable[str] | None = None,
-                source_dir: Path | None = None):  # type: ignore[no-untyped-def]  # fmt: skip
+                source_dir: Path | None = None) -> WSGIApplication:  # fmt: skip
     """One WSGI app routing `/NAME` to each function's own functions-framework app: every
     function of the manifest in `source_dir` (default: this checkout's), or `names`.
     CloudEvent functions are reachable too: `oie publish` posts to them."""
@@ -40,7 +42,7 @@ def create_host(names: Iterable[str] | None = None,
         if f.name in wanted
     }
 
-    def host(environ, start_response):  # type: ignore[no-untyped-def]
+    def host(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # `/NAME/rest` runs function NAME with path `/rest`, as on Cloud Functions; `/` is index.
         name, _, rest = environ.get("PATH_INFO", "/").lstrip("/").partition("/")
         app = apps.get(name or "index")

@@ -42,8 +42,10 @@ def publish_request(base: str, body: dict[str, Any], classifiers: Iterable[str]
                     ) -> Iterator[tuple[str, str]]:  # fmt: skip
     """POST the request to each classifier the stack runs (Vision only with credentials),
     as the CloudEvent a Pub/Sub trigger delivers."""
-    message = {"data": base64.b64encode(json.dumps(body).encode()).decode(), "attributes": {},
-               "messageId": uuid.uuid4().hex}  # fmt: skip
+    message: dict[str, Any] = {
+        "data": base64.b64encode(json.dumps(body).encode()).decode(), "attributes": {},
+        "messageId": uuid.uuid4().hex,
+    }  # fmt: skip
     from_message(message)  # a bad request fails here, before anything is sent
     event = CloudEvent(
         {"type": PUBSUB_PUBLISHED, "id": message["messageId"],

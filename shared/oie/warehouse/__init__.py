@@ -16,6 +16,9 @@ from typing import Any, Literal, Protocol
 from ..errors import Unavailable
 
 
+Element = Literal["INT64", "STRING"]
+
+
 @dataclass(frozen=True)
 class Array:
     """A list parameter with its element type.
@@ -24,7 +27,7 @@ class Array:
     needs `ARRAY<INT64>` even when the list is empty, so the type travels with the values.
     """
 
-    element: Literal["INT64", "STRING"]
+    element: Element
     values: tuple[int | str, ...]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import ClassInfo
-from ..explore import Cursor, Relation, SearchPage
+from ..explore import Cursor, Mode, Relation, SearchPage
 from ..links import Links
 from .params import Params
 from .render import View, page
@@ -14,12 +14,13 @@ if TYPE_CHECKING:
     from ..app import App
 
 MAX_LIMIT = 1000
-DEFAULTS = {
+IMAGE_LIMIT = 10  # images per page unless image_limit says otherwise
+DEFAULTS = {  # the start page's forms, as the seed app's
     "image_id": "0041c772f8b9aef6",
     "description": "Cat",
     "descriptions": "Cat,Dog",
     "relation": "plays",
-    "image_limit": 10,
+    "image_limit": IMAGE_LIMIT,
 }
 
 
@@ -128,7 +129,7 @@ def image_info(q: Params, app: App) -> View:
 def image_search(q: Params, app: App) -> View:
     links = app.links
     description = q.text("description")
-    limit = q.integer("image_limit", DEFAULTS["image_limit"], 1, MAX_LIMIT)
+    limit = q.integer("image_limit", IMAGE_LIMIT, 1, MAX_LIMIT)
     after, before = q.cursor("after"), q.cursor("before")
     result = app.explorer.image_search(description, limit, after=after, before=before)
     base = {"description": description, "image_limit": limit}
@@ -148,10 +149,10 @@ def image_search(q: Params, app: App) -> View:
 def image_search_multiple(q: Params, app: App) -> View:
     links = app.links
     names = q.names("descriptions")
-    mode = q.choice("mode", "any", ("any", "all"))
-    limit = q.integer("image_limit", DEFAULTS["image_limit"], 1, MAX_LIMIT)
+    mode: Mode = "all" if q.choice("mode", "any", ("any", "all")) == "all" else "any"
+    limit = q.integer("image_limit", IMAGE_LIMIT, 1, MAX_LIMIT)
     after, before = q.cursor("after", tiered=True), q.cursor("before", tiered=True)
-    result = app.explorer.image_search_multiple(names, mode, limit, after, before)  # type: ignore[arg-type]
+    result = app.explorer.image_search_multiple(names, mode, limit, after, before)
     base = {"descriptions": ",".join(names), "mode": mode, "image_limit": limit}
     n = len(result.found)
     images = [
@@ -182,7 +183,7 @@ def relation_search(q: Params, app: App) -> View:
     class1 = q.text("class1", "%")
     relation = q.text("relation", "%")
     class2 = q.text("class2", "%")
-    limit = q.integer("image_limit", DEFAULTS["image_limit"], 1, MAX_LIMIT)
+    limit = q.integer("image_limit", IMAGE_LIMIT, 1, MAX_LIMIT)
     offset = q.integer("offset", 0, 0, 100_000)
     result = app.explorer.relation_search(class1, relation, class2, limit, offset)
     base = {"class1": class1, "relation": relation, "class2": class2, "image_limit": limit}

@@ -30,9 +30,9 @@ def thumbnail(data: bytes) -> str | None:
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.draft("RGB", (320, 320))
-            image = ImageOps.exif_transpose(image).convert("RGB")
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.draft("RGB", (320, 320))
+            image = ImageOps.exif_transpose(opened).convert("RGB")
             image.thumbnail((320, 320))
             out = io.BytesIO()
             image.save(out, "JPEG", quality=80)
