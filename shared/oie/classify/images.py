@@ -14,8 +14,9 @@ MAX_PIXELS = 50_000_000  # well under Pillow's own bomb limit (89 MP warns, 179 
 MIN_SIDE = 8
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
-# Our own, lower pixel limit is checked from the header before any decoding (sniff), so
-# Pillow's bomb check (warn at 89 MP, raise at 179 MP) is replaced, not added to.
+# Pillow's bomb check (warn at 89 MP, raise at 179 MP) is turned off for the whole process:
+# every decode in this package calls `sniff` first, which enforces our own, lower limit
+# from the header.
 Image.MAX_IMAGE_PIXELS = None
 
 

@@ -29,7 +29,10 @@ def thumbnail(data: bytes) -> str | None:
     """A small JPEG data URL of an upload, for the page (uploads are never made public)."""
     from PIL import Image, ImageOps
 
+    from ..classify.images import sniff
+
     try:
+        sniff(data)  # the byte and pixel limits, from the header, before decoding
         with Image.open(io.BytesIO(data)) as opened:
             opened.draft("RGB", (320, 320))
             image = ImageOps.exif_transpose(opened).convert("RGB")
@@ -59,7 +62,7 @@ def classify_uploads(app: App, labeler: Labeler, files: list[FileStorage], min_c
     answers = []
     for upload in files:
         name = upload.filename or "(no name)"
-        data = upload.stream.read()  # bounded by the request's size limit
+        data = upload.stream.read()
         outcome = labeler.outcome(name, data, min_confidence, top_k)
         answer: dict[str, Any] = {"name": name, "ok": outcome.ok}
         if outcome.ok:
@@ -110,8 +113,9 @@ def upload_page(request: flask.Request, app: App, function: str,
     def make() -> View:
         if request.method != "POST":
             raise NotAllowed("use POST with multipart form field 'files'", "GET, HEAD, POST")
-        # Checked from the header, before reading: functions-framework reads the whole
-        # body after the handler, so a Flask size limit would fail there instead.
+        # Checked from the Content-Length header, before reading: functions-framework
+        # reads the whole body after the handler, so a Flask size limit would fail there
+        # instead. A chunked request has no Content-Length and is not bounded here.
         if (request.content_length or 0) > MAX_REQUEST_BYTES:
             raise TooLarge("files", f"request is larger than {MAX_REQUEST_BYTES:,} bytes")
         return _classify(request, app, function, labeler())
