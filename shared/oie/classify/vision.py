@@ -39,7 +39,7 @@ from typing import Any
 from PIL import Image, ImageOps
 
 from ..cloud import client_kwargs, is_local
-from ..errors import Unavailable
+from ..errors import Busy, Unavailable
 from .images import DEFAULT_LIMITS, Limits, RejectedImage, _to_rgb, sniff
 from .labels import Labels, Prediction
 
@@ -65,11 +65,13 @@ TRANSIENT_CODES = frozenset({2, 4, 8, 10, 13, 14})  # UNKNOWN, DEADLINE_EXCEEDED
 
 
 class VisionUnavailable(Unavailable):
-    """Cloud Vision cannot answer now; `transient` says whether a retry can help."""
+    """Cloud Vision cannot answer now; `transient` says whether a retry can help (then the
+    answer carries Busy's Retry-After)."""
 
     def __init__(self, message: str, transient: bool = True):
         super().__init__(message)
         self.transient = transient
+        self.retry_after = Busy.retry_after if transient else None
 
 
 @dataclass(frozen=True)
