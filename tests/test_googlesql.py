@@ -206,8 +206,12 @@ def test_pipeline_and_results(fake: FakeBigQuery, bq: BigQueryWarehouse, assets:
     assert [r["object"] for r in rows] == ["a b/p.jpg"]
     assert not fake.refused, refusals(fake)
     assert {runner.SEEN, results.LATEST} <= sent(fake)
-    ddl = [q for q in sent(fake) if q.startswith("CREATE TABLE")]
-    assert len(ddl) == 1 and "PARTITION BY DATE(classified_at)" in ddl[0]
+    # The table is created from its JSON (tables.insert), not from DDL.
+    assert not [q for q in sent(fake) if q.startswith("CREATE TABLE")]
+    [created] = [c.body for c in fake.calls if (c.method, c.path[-7:]) == ("POST", "/tables")]
+    want = tables.spec(tables.CLASSIFICATIONS).resource
+    assert created["schema"] == want["schema"]
+    assert created["timePartitioning"] == {"type": "DAY", "field": "classified_at"}
 
 
 def test_automl_sampling(fake: FakeBigQuery, bq: BigQueryWarehouse) -> None:
@@ -338,7 +342,7 @@ def test_seen_check_runs_outside_the_lock(fake: FakeBigQuery, bq: BigQueryWareho
                      ) -> tuple[Any, ...]:  # fmt: skip
             return ()
 
-    bq.create_table(tables.CLASSIFICATIONS, tables.spec(tables.CLASSIFICATIONS).ddl())
+    bq.ensure_table(tables.spec(tables.CLASSIFICATIONS))
     fake.on_query = meet
     run = runner.Runner("tflite", Labels, lambda request: b"", bq)
     with ThreadPoolExecutor(4) as pool:

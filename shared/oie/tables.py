@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ SCHEMA_DIRS = (
 )
 LOADED = ("classes", "image_labels", "relations")  # imported from CSV (the seed's tables)
 CLASSIFICATIONS = "classifications"  # appended to by the classifiers
-_DDL_TYPES = {"FLOAT": "FLOAT64", "INTEGER": "INT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}
+_SQL_TYPES = {"FLOAT": "FLOAT64", "INTEGER": "INT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}
 
 
 @dataclass(frozen=True)
@@ -29,31 +30,17 @@ class TableSpec:
     description: str
     fields: tuple[dict[str, Any], ...]
     cluster_by: tuple[str, ...] = ()
-    partition_field: str = ""  # a TIMESTAMP column, partitioned by day
+    resource: dict[str, Any] = field(default_factory=dict, repr=False)  # the JSON as read
 
     @property
     def columns(self) -> Schema:
         """(name, type) pairs of a flat table, types in standard SQL spelling."""
-        return tuple((f["name"], _DDL_TYPES.get(f["type"], f["type"])) for f in self.fields)
+        return tuple((f["name"], _SQL_TYPES.get(f["type"], f["type"])) for f in self.fields)
 
-    @property
-    def partition_by(self) -> str:
-        return f"DATE({self.partition_field})" if self.partition_field else ""
-
-    def ddl(self) -> str:
-        """The column list in BigQuery DDL, e.g. `a STRING, b ARRAY<STRUCT<c FLOAT64>>`."""
-        return ", ".join(_ddl_column(f) for f in self.fields)
-
-
-def _ddl_type(field: dict[str, Any]) -> str:
-    kind = _DDL_TYPES.get(field["type"], field["type"])
-    if kind == "STRUCT":
-        kind = f"STRUCT<{', '.join(_ddl_column(f) for f in field['fields'])}>"
-    return f"ARRAY<{kind}>" if field.get("mode") == "REPEATED" else kind
-
-
-def _ddl_column(field: dict[str, Any]) -> str:
-    return f"{field['name']} {_ddl_type(field)}"
+    def table_resource(self, project: str, dataset: str) -> dict[str, Any]:
+        """The body of BigQuery's tables.insert: the JSON as it is, with the table's reference."""
+        ref = {"projectId": project, "datasetId": dataset, "tableId": self.name}
+        return {**copy.deepcopy(self.resource), "tableReference": ref}
 
 
 def schema_file(name: str) -> Path:
@@ -71,7 +58,7 @@ def spec(name: str) -> TableSpec:
         description=raw.get("description", ""),
         fields=tuple(raw["schema"]["fields"]),
         cluster_by=tuple(raw.get("clustering", {}).get("fields", ())),
-        partition_field=raw.get("timePartitioning", {}).get("field", ""),
+        resource=raw,
     )
 
 

@@ -13,7 +13,13 @@ REST reference documents:
   DuckDB adapter), and the result's schema is the analyzer's output types. Without
   `jobCreationMode: JOB_CREATION_OPTIONAL` the answer names a job, as BigQuery's does.
   With no analyzer (a benchmark), the schema comes from DuckDB's result.
-- `tables.get`, `tabledata.insertAll`, `datasets.insert`, for the adapter's other calls.
+- `tables.insert` (`POST /projects/P/datasets/D/tables`, the body a Table resource): the
+  table is created on the DuckDB file from the resource's schema (nested and repeated
+  fields too; partitioning and clustering only change how BigQuery stores it) and added to
+  the analyzer's catalog; the answer is the Table resource, or 409 `duplicate` when the
+  table exists.
+- `tables.get`, `tabledata.insertAll`, `datasets.get`, `datasets.insert`, for the adapter's
+  other calls.
 
 Every call is kept in `calls`, with the CPU time the fake itself spent on it, so a
 benchmark can tell the client's share of a page from the fake's.
@@ -125,6 +131,10 @@ class FakeBigQuery:
             return self._query(body)
         if method == "POST" and parts[1:] == ["datasets"]:
             return 200, {**body, "id": f"{parts[0]}:{body['datasetReference']['datasetId']}"}
+        if method == "GET" and len(parts) == 3 and parts[1] == "datasets":
+            return self._dataset(parts[0], parts[2])
+        if method == "POST" and len(parts) == 4 and parts[1] == "datasets" and parts[3] == "tables":
+            return self._create_table(body)
         if len(parts) >= 5 and parts[1] == "datasets" and parts[3] == "tables":
             table = parts[4]
             if method == "GET" and len(parts) == 5:
@@ -144,6 +154,31 @@ class FakeBigQuery:
         if self.analyzer and name in self.analyzer.tables:
             fields = [rest_field(c.name, c.type) for c in self.analyzer.tables[name]]
         return 200, {"tableReference": ref, "numRows": str(count), "schema": {"fields": fields}}
+
+    def _dataset(self, project: str, dataset: str) -> tuple[int, Any]:
+        if dataset != self.dataset:
+            return _error(404, "notFound", f"Not found: Dataset {project}:{dataset}")
+        ref = {"projectId": project, "datasetId": dataset}
+        return 200, {"kind": "bigquery#dataset", "id": f"{project}:{dataset}",
+                     "datasetReference": ref, "location": "US"}  # fmt: skip
+
+    def _create_table(self, body: dict[str, Any]) -> tuple[int, Any]:
+        ref = body["tableReference"]
+        name = ref["tableId"]
+        label = f"{ref['projectId']}:{ref['datasetId']}.{name}"
+        fields = body.get("schema", {}).get("fields", [])
+        columns = ", ".join(_duckdb_column(f) for f in fields)
+        try:
+            self._run(f'CREATE TABLE "{name}" ({columns})')
+        except duckdb.CatalogException:  # already there
+            return _error(409, "duplicate", f"Already Exists: Table {label}")
+        if self.analyzer is not None:
+            from .googlesql import Column, schema_type
+
+            self.analyzer.add_table(name, [Column(f["name"], schema_type(f)) for f in fields])
+        created = str(int(time.time() * 1000))
+        return 200, {**body, "kind": "bigquery#table", "id": label, "type": "TABLE",
+                     "numRows": "0", "creationTime": created, "location": "US"}  # fmt: skip
 
     def _insert(self, name: str, body: dict[str, Any]) -> tuple[int, Any]:
         rows = [r["json"] for r in body.get("rows", [])]
@@ -243,6 +278,20 @@ def _duckdb_field(name: str, kind: str) -> dict[str, Any]:
     if kind.endswith("[]"):
         return {**_duckdb_field(name, kind[:-2]), "mode": "REPEATED"}
     return {"name": name, "type": _DUCKDB_TYPES.get(kind, "STRING"), "mode": "NULLABLE"}
+
+
+# REST schema types -> DuckDB's, for tables.insert (the fake's own, not the adapter's).
+_REST_TO_DUCKDB = {"STRING": "VARCHAR", "INTEGER": "BIGINT", "INT64": "BIGINT",
+                   "FLOAT": "DOUBLE", "FLOAT64": "DOUBLE", "BOOLEAN": "BOOLEAN",
+                   "BOOL": "BOOLEAN", "TIMESTAMP": "TIMESTAMPTZ", "DATE": "DATE"}  # fmt: skip
+
+
+def _duckdb_column(f: Mapping[str, Any]) -> str:
+    if f["type"] in ("RECORD", "STRUCT"):
+        kind = f"STRUCT({', '.join(_duckdb_column(sub) for sub in f['fields'])})"
+    else:
+        kind = _REST_TO_DUCKDB[f["type"]]
+    return f'"{f["name"]}" {kind}{"[]" if f.get("mode") == "REPEATED" else ""}'
 
 
 def _for_duckdb(sql: str) -> str:

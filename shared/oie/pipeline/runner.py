@@ -99,12 +99,9 @@ class Runner:
 
     def _ensure_table(self) -> None:
         # Deployed, the table is provisioned and the classifier may append to it but not
-        # create tables: look before creating.
+        # create tables: `ensure_table` looks before creating.
         if not self._table_ready:
-            if self.warehouse.row_count(TABLE) is None:
-                table = spec(TABLE)
-                self.warehouse.create_table(TABLE, table.ddl(), table.partition_by,
-                                            table.cluster_by)  # fmt: skip
+            self.warehouse.ensure_table(spec(TABLE))
             self._table_ready = True
 
     def handle(self, request: ClassifyRequest) -> str:

@@ -11,9 +11,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..errors import Unavailable
+
+if TYPE_CHECKING:  # a type only: the port does not depend on the core
+    from ..tables import TableSpec
 
 
 Element = Literal["INT64", "STRING"]
@@ -65,9 +68,11 @@ class Warehouse(Protocol):
         """Replace `table` with a query's rows, stored sorted (DuckDB) or clustered (BigQuery)."""
         ...
 
-    def create_table(self, table: str, columns: str, partition_by: str = "",
-                     cluster_by: Sequence[str] = ()) -> None:  # fmt: skip
-        """Create `table` unless it exists; `columns` in BigQuery DDL (`a STRING, ...`)."""
+    def ensure_table(self, spec: TableSpec) -> bool:
+        """Create the table its JSON spec describes unless it exists; True if it was created.
+
+        BigQuery takes the JSON as its Table resource; DuckDB translates the same fields.
+        """
         ...
 
     def append(self, table: str, rows: Sequence[Row], row_ids: Sequence[str]) -> None:

@@ -11,11 +11,15 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Busy, Failure
 from . import Array, Param, Row, Schema, WarehouseError
 
+if TYPE_CHECKING:
+    from ..tables import TableSpec
+
+DATASET_DESCRIPTION = "Open Images Explorer: the data set, and classifier results"
 # Reasons BigQuery gives for "not now": a retry later may succeed.
 BUSY_REASONS = {"rateLimitExceeded", "quotaExceeded", "backendError", "internalError",
                 "jobRateLimitExceeded", "resourcesExceeded"}  # fmt: skip
@@ -74,6 +78,19 @@ def translate(exc: Exception, max_bytes_billed: int | None = None) -> Exception:
     return Failure(f"BigQuery refused a statement: {detail}")
 
 
+def _csv_load(**fields: Any) -> Any:
+    """A load job of a CSV with a header row, replacing the table's rows."""
+    from google.cloud import bigquery
+
+    return bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.CSV,
+        skip_leading_rows=1,
+        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+        allow_quoted_newlines=False,
+        **fields,
+    )
+
+
 class BigQueryWarehouse:
     """Queries run with `query_and_wait`; unqualified tables resolve to the dataset."""
 
@@ -115,8 +132,32 @@ class BigQueryWarehouse:
     def dataset_id(self) -> str:
         return f"{self.client.project}.{self.dataset}"
 
-    def ensure_dataset(self) -> None:
-        self.client.create_dataset(self.dataset_id, exists_ok=True)
+    def ensure_dataset(self, location: str | None = None) -> tuple[Any, bool]:
+        """The dataset (`bigquery.Dataset`), created in `location` (default: the adapter's,
+        else BigQuery's) when missing, and whether this call created it. Looks first: a
+        reader may not create datasets."""
+        from google.api_core import exceptions
+        from google.cloud import bigquery
+
+        try:
+            return self.client.get_dataset(self.dataset_id), False
+        except exceptions.NotFound:
+            pass
+        want = bigquery.Dataset(self.dataset_id)
+        if location or self.location:
+            want.location = location or self.location
+        want.description = DATASET_DESCRIPTION
+        try:
+            return self.client.create_dataset(want), True
+        except exceptions.Conflict:  # created meanwhile
+            return self.client.get_dataset(self.dataset_id), False
+
+    def table(self, spec: TableSpec) -> Any:
+        """The `bigquery.Table` that the table's JSON describes, in this dataset."""
+        from google.cloud import bigquery
+
+        resource = spec.table_resource(self.client.project, self.dataset)
+        return bigquery.Table.from_api_repr(resource)
 
     def _run(self, sql: str, params: Mapping[str, Param] | None = None,
              max_bytes_billed: int | None = None) -> Any:  # fmt: skip
@@ -148,13 +189,9 @@ class BigQueryWarehouse:
         from google.cloud import bigquery
 
         self.ensure_dataset()
-        config = bigquery.LoadJobConfig(
-            source_format=bigquery.SourceFormat.CSV,
-            skip_leading_rows=1,
+        config = _csv_load(
             schema=[bigquery.SchemaField(name, kind) for name, kind in schema],
             clustering_fields=list(cluster_by) or None,
-            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-            allow_quoted_newlines=False,
         )
         with open(path, "rb") as fh:
             job = self.client.load_table_from_file(
@@ -163,20 +200,43 @@ class BigQueryWarehouse:
         job.result()
         return self.row_count(table) or 0
 
+    def load_uri(self, spec: TableSpec, uri: str) -> int:
+        """Replace the table `spec` describes with the CSV at `uri` (gs://..., a header row
+        first), typed, clustered and partitioned as its JSON says; the rows loaded."""
+        want = self.table(spec)
+        config = _csv_load(schema=want.schema, clustering_fields=want.clustering_fields,
+                           time_partitioning=want.time_partitioning)  # fmt: skip
+        job = self.client.load_table_from_uri(uri, want.reference, job_config=config)
+        job.result()
+        if job.output_rows is not None:
+            return int(job.output_rows)
+        return self.row_count(spec.name) or 0
+
     def derive(self, table: str, select_sql: str, order_by: Sequence[str] = ()) -> None:
         # Clustering keeps the sorted-copy idea on BigQuery: a search prunes blocks.
         cluster = f" CLUSTER BY {', '.join(order_by[:4])}" if order_by else ""
         self._run(f"CREATE OR REPLACE TABLE {table}{cluster} AS {select_sql}")
 
-    def create_table(self, table: str, columns: str, partition_by: str = "",
-                     cluster_by: Sequence[str] = ()) -> None:  # fmt: skip
-        self.ensure_dataset()
-        ddl = f"CREATE TABLE IF NOT EXISTS {table} ({columns})"
-        if partition_by:
-            ddl += f" PARTITION BY {partition_by}"
-        if cluster_by:
-            ddl += f" CLUSTER BY {', '.join(cluster_by)}"
-        self._run(ddl)
+    def ensure_table(self, spec: TableSpec) -> bool:
+        """tables.insert with the JSON as the Table resource; looks first (tables.get), as a
+        deployed classifier may append to its table but not create tables."""
+        from google.api_core import exceptions
+
+        want = self.table(spec)
+        try:
+            try:
+                self.client.get_table(want.reference)
+                return False
+            except exceptions.NotFound:
+                pass
+            self.ensure_dataset()
+            try:
+                self.client.create_table(want)
+                return True
+            except exceptions.Conflict:  # created meanwhile
+                return False
+        except (exceptions.GoogleAPIError, TimeoutError, ConnectionError) as exc:
+            raise translate(exc) from exc
 
     def append(self, table: str, rows: Sequence[Row], row_ids: Sequence[str]) -> None:
         if not rows:

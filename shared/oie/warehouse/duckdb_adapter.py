@@ -5,13 +5,37 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from . import Param, Row, Schema, WarehouseError
 from .sql import duckdb_call, to_duckdb
 
+if TYPE_CHECKING:
+    from ..tables import TableSpec
+
 DUCKDB_TYPES = {"STRING": "VARCHAR", "INT64": "BIGINT", "FLOAT64": "DOUBLE", "BOOL": "BOOLEAN"}
+# The JSON's type names (BigQuery's REST spellings): partitioning and clustering have no
+# DuckDB counterpart and are left out. A TIMESTAMP is an instant, as on BigQuery.
+FIELD_TYPES = {**DUCKDB_TYPES, "INTEGER": "BIGINT", "FLOAT": "DOUBLE", "BOOLEAN": "BOOLEAN",
+               "TIMESTAMP": "TIMESTAMPTZ", "DATE": "DATE", "BYTES": "BLOB"}  # fmt: skip
+
+
+def column_type(field: Mapping[str, Any]) -> str:
+    """DuckDB's type for a field of a BigQuery table schema (RECORD and REPEATED included)."""
+    kind = str(field["type"]).upper()
+    if kind in ("RECORD", "STRUCT"):
+        kind = f"STRUCT({', '.join(map(column, field['fields']))})"
+    elif kind in FIELD_TYPES:
+        kind = FIELD_TYPES[kind]
+    else:
+        raise ValueError(f"field {field['name']}: no DuckDB type for {kind}")
+    return f"{kind}[]" if str(field.get("mode", "")).upper() == "REPEATED" else kind
+
+
+def column(field: Mapping[str, Any]) -> str:
+    return f'"{field["name"]}" {column_type(field)}'
 
 
 class DuckDBWarehouse:
@@ -86,9 +110,12 @@ class DuckDBWarehouse:
             f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ({select}){order}"
         )
 
-    def create_table(self, table: str, columns: str, partition_by: str = "",
-                     cluster_by: Sequence[str] = ()) -> None:  # fmt: skip
-        self._cursor().execute(to_duckdb(f"CREATE TABLE IF NOT EXISTS {table} ({columns})"))
+    def ensure_table(self, spec: TableSpec) -> bool:
+        if self._exists(spec.name):
+            return False
+        columns = ", ".join(map(column, spec.fields))
+        self._cursor().execute(f"CREATE TABLE IF NOT EXISTS {spec.name} ({columns})")
+        return True
 
     def append(self, table: str, rows: Sequence[Row], row_ids: Sequence[str]) -> None:
         if not rows:
@@ -98,10 +125,15 @@ class DuckDBWarehouse:
         sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"
         self._cursor().executemany(sql, [[row[n] for n in names] for row in rows])
 
-    def row_count(self, table: str) -> int | None:
+    def _exists(self, table: str) -> bool:
         found = self._cursor().execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = $t", {"t": table}
         )
-        if not found.fetchone()[0]:
+        row = found.fetchone()
+        return bool(row and row[0])
+
+    def row_count(self, table: str) -> int | None:
+        if not self._exists(table):
             return None
-        return self._cursor().execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        row = self._cursor().execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else 0
