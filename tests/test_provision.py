@@ -1,4 +1,5 @@
-"""infra/provision.py on the emulators: run twice, same end state, the second run changes nothing.
+"""Provisioning (oie.provision) on the emulators: run twice, same end state, the second run
+changes nothing; the dry run lists the very steps a run applies.
 
 fake-gcs-server (filesystem backend) and bqemulator share one folder, so a load job reads
 ``gs://DATA_BUCKET/openimages/*.csv`` from the very files the storage client uploaded. Emulator
@@ -7,7 +8,7 @@ its own ``-location``, US-CENTRAL1) nor ``iamConfiguration`` (uniform access, pu
 prevention), so those are checked on the wire (the JSON of the create and patch requests),
 and a bucket looks insecure to every run, which patches it again; the Pub/Sub emulator
 refuses to update ``expiration_policy``, so fixing an existing subscription is checked on
-the pure decision (:func:`subscription_fixes`) only.
+the pure decision (`subscription_fixes`) only.
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ from typing import Any
 import pytest
 import requests
 
-from infra import provision as prov
-from infra.provision import Config, Outcome, ProvisionError
-from oie import tables
-from tests.conftest import fresh_app
+from oie import settings, tables
+from oie.dataset.sources import COURSE_FILES
+from oie.provision import Config, Outcome, ProvisionError, Run, dry_run, provision
+from oie.provision import bigquery as on_bq
+from oie.provision import pubsub as on_pubsub
+from oie.provision import storage as on_gcs
+from oie.provision.clients import Clients
+from oie.provision.command import main
 
 from .conftest import ROOT, need
 from .support.bqemulator import BQEmulator, bqemulator_python
@@ -80,19 +85,13 @@ def emulator_env(env: dict[str, str]) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
-        fresh_app()
-        try:
-            yield
-        finally:
-            fresh_app()
+        yield  # provisioning reads the settings afresh on each run
 
 
 def clients() -> tuple[Any, Any, Any]:
     """Storage, Pub/Sub subscriber and BigQuery clients, as provisioning makes them."""
-    from google.cloud import pubsub_v1
-
-    gcs, bq = prov.storage_client(PROJECT), prov.warehouse(CONFIG).client
-    return gcs, pubsub_v1.SubscriberClient(), bq
+    made = Clients(CONFIG, settings.load())
+    return made.storage, made.subscriber, made.warehouse.client
 
 
 def _fields(fields: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -179,11 +178,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> Iterator[St
         with emulator_env(env):
             for _ in range(2):
                 with recording(gcs, bq) as wire:
-                    runs.append(prov.provision(CONFIG))
+                    runs.append(provision(CONFIG))
                 wires.append(wire)
                 states.append(end_state())
         folder = assets / "openimages"
-        rows = {a.table: count_rows(folder / a.name) for a in prov.COURSE_FILES}
+        rows = {a.table: count_rows(folder / a.name) for a in COURSE_FILES}
         yield Stack(env, rows, runs[0], runs[1], states, wires)
 
 
@@ -229,7 +228,7 @@ def test_second_run_changes_nothing(stack: Stack) -> None:
             # fake-gcs-server drops iamConfiguration, so every run finds the settings missing
             # and patches them again; were they kept, the run would have to say "exists".
             bucket = gcs.get_bucket(outcome.name.removeprefix("gs://"))
-            assert outcome.status == ("updated" if prov.bucket_fixes(bucket) else "exists")
+            assert outcome.status == ("updated" if on_gcs.bucket_fixes(bucket) else "exists")
         else:
             assert outcome.status in {"exists", "kept"}, outcome
     kept = {o.name: o.rows for o in stack.second if o.status == "kept"}
@@ -240,6 +239,14 @@ def test_second_run_changes_nothing(stack: Stack) -> None:
     # Nothing went to BigQuery but reads; no object was written again.
     assert [(m, p) for m, p, _ in stack.wire[1] if m != "GET" and p.startswith("/bigquery/")] == []
     assert not [p for m, p, _ in stack.wire[1] if p.startswith("/upload/")]
+
+
+def test_the_dry_run_lists_exactly_the_steps_a_run_applies(on_stack: Stack) -> None:
+    """One list of steps: the dry run prints each, a run applies each, in the same order."""
+    printed = [tuple(line.split(": ", 1)[0].split(" ", 1)) for line in dry_run(CONFIG)[1:]]
+    assert printed == [(o.kind, o.name) for o in on_stack.first]
+    assert printed == [(o.kind, o.name) for o in on_stack.second]
+    assert {o.status for o in on_stack.first} >= {"created", "uploaded", "loaded", "derived"}
 
 
 def clients_for(stack: Stack) -> tuple[Any, Any, Any]:
@@ -255,8 +262,8 @@ def test_end_state(stack: Stack) -> None:
     # the hold subscription: on the dead-letter topic, 7 days' retention, never expires
     assert state["subscriptions"] == {HOLD: (DEAD_LETTER, 7 * 24 * 3600, True)}
     assert state["dataset"] == LOCATION
-    assert set(state["objects"]) == {f"openimages/{a.name}" for a in prov.COURSE_FILES}
-    for name in prov.table_names():
+    assert set(state["objects"]) == {f"openimages/{a.name}" for a in COURSE_FILES}
+    for name in on_bq.table_names():
         raw = json.loads(tables.schema_file(name).read_text())
         got = state["tables"][name]
         assert got["schema"] == _fields(raw["schema"]["fields"]), name
@@ -269,7 +276,7 @@ def test_end_state(stack: Stack) -> None:
         assert state["tables"][table]["rows"] == rows, table
     for d in tables.DERIVED:
         assert state["tables"][d.name]["rows"] > 0, d.name
-    assert set(state["tables"]) == {*prov.table_names(), *(d.name for d in tables.DERIVED)}
+    assert set(state["tables"]) == {*on_bq.table_names(), *(d.name for d in tables.DERIVED)}
 
 
 def test_buckets_are_requested_secure_and_in_the_location(stack: Stack) -> None:
@@ -295,7 +302,7 @@ def test_an_existing_bucket_is_patched_not_recreated(on_stack: Stack) -> None:
     gcs, _, _ = clients()
     gcs.create_bucket("oie-test-legacy")
     with recording(on_stack.env["STORAGE_EMULATOR_HOST"]) as wire:
-        outcome = prov.ensure_bucket(gcs, "oie-test-legacy", LOCATION)
+        outcome = on_gcs.bucket_step(Run(CONFIG, settings.load()), "oie-test-legacy").apply()
     assert (outcome.status, str(outcome)) == (
         "updated",
         "bucket gs://oie-test-legacy: updated (uniform bucket-level access, public access "
@@ -308,6 +315,7 @@ def test_an_existing_table_gains_the_missing_columns_only(on_stack: Stack) -> No
     from google.cloud import bigquery
 
     _, _, bq = clients()
+    wh = Clients(replace(CONFIG, dataset="scratch"), settings.load()).warehouse
     bq.create_dataset(f"{PROJECT}.scratch", exists_ok=True)
     old = [
         {"name": "request_key", "type": "STRING", "mode": "NULLABLE"},
@@ -320,7 +328,7 @@ def test_an_existing_table_gains_the_missing_columns_only(on_stack: Stack) -> No
     table.schema = [bigquery.SchemaField.from_api_repr(f) for f in old]
     bq.create_table(table)
 
-    outcome = prov.ensure_table(bq, PROJECT, "scratch", "classifications")
+    outcome = on_bq.ensure_table(wh, tables.spec("classifications"))
     assert outcome.status == "updated"
     assert "labels.score, labels.mid" in outcome.message and "latency_ms" in outcome.message
     after = {f.name: f for f in bq.get_table(table.reference).schema}
@@ -328,7 +336,7 @@ def test_an_existing_table_gains_the_missing_columns_only(on_stack: Stack) -> No
     assert set(after) == {f["name"] for f in want} | {"legacy"}
     assert after["status"].field_type == "INTEGER"
     assert [f.name for f in after["labels"].fields] == ["label", "score", "mid"]
-    again = prov.ensure_table(bq, PROJECT, "scratch", "classifications")
+    again = on_bq.ensure_table(wh, tables.spec("classifications"))
     assert again.status == "exists"
     assert "status is NULLABLE INTEGER, not NULLABLE STRING: left as is" in again.message
 
@@ -338,14 +346,14 @@ def test_a_hold_subscription_on_another_topic_is_an_error(on_stack: Stack) -> No
 
     publisher = pubsub_v1.PublisherClient()
     for topic in ("other-dead-letter", "misplaced"):
-        prov.ensure_topic(publisher, PROJECT, topic)
+        on_pubsub.ensure_topic(publisher, PROJECT, topic)
     with pubsub_v1.SubscriberClient() as subscriber:
         subscriber.create_subscription(
             name=f"projects/{PROJECT}/subscriptions/other-dead-letter-hold",
             topic=f"projects/{PROJECT}/topics/misplaced",
         )
         with pytest.raises(ProvisionError, match="attached to projects/oie-test/topics/misplaced"):
-            prov.ensure_hold_subscription(
+            on_pubsub.ensure_hold_subscription(
                 subscriber, PROJECT, "other-dead-letter", "other-dead-letter-hold"
             )
 
@@ -355,23 +363,23 @@ def test_csv_dir_changed_file_and_reload(on_stack: Stack, tmp_path: Path) -> Non
     folder = tmp_path / "csv"
     folder.mkdir()
     source = Path(on_stack.env["OIE_ASSETS"]) / "openimages"
-    for asset in prov.COURSE_FILES:
+    for asset in COURSE_FILES:
         lines = (source / asset.name).read_text().splitlines(keepends=True)
         (folder / asset.name).write_text("".join(lines[:40]))
     config = replace(CONFIG, bucket="oie-test-b2", data_bucket="oie-test-b2-data",
                      dataset="scratch_csv", csv_dir=folder)  # fmt: skip
-    first = prov.provision(config)
+    first = provision(config)
     assert {o.rows for o in first if o.status == "loaded"} == {39}
 
     with open(folder / "relations.csv", "a") as fh:
         fh.write("0000000000000001,/m/01yrx,is,/m/01yrx\n")
-    second = prov.provision(config)
+    second = provision(config)
     rel = "gs://oie-test-b2-data/openimages/relations.csv"
     assert statuses(second, "object")[rel] == "updated"
     kept = next(o for o in second if o.name == "scratch_csv.relations" and o.rows is not None)
     assert kept.status == "kept" and "--reload-data" in kept.message
 
-    third = prov.provision(replace(config, reload_data=True))
+    third = provision(replace(config, reload_data=True))
     loaded = {o.name.split(".")[1]: o.rows for o in third if o.status == "loaded"}
     assert loaded == {"classes": 39, "image_labels": 39, "relations": 40}
     assert {o.status for o in third if o.name.endswith("relation_counts")} == {"derived"}
@@ -382,11 +390,13 @@ def test_an_api_error_is_one_line_and_exit_1(
 ) -> None:
     from google.api_core import exceptions
 
+    from oie.warehouse.bigquery_adapter import BigQueryWarehouse
+
     def denied(*args: Any) -> Outcome:
         raise exceptions.Forbidden("Access Denied: Dataset oie-test:openimages")
 
-    monkeypatch.setattr(prov, "ensure_dataset", denied)
-    code = prov.main(cli_args(CONFIG))
+    monkeypatch.setattr(BigQueryWarehouse, "ensure_dataset", denied)
+    code = main(cli_args(CONFIG))
     err = capsys.readouterr().err
     assert code == 1
     assert err == (
@@ -513,9 +523,9 @@ def test_dry_run_lists_every_step_and_contacts_nothing(tmp_path: Path) -> None:
         ["topic", f"{DEAD_LETTER}:"],
         ["subscription", f"{HOLD}:"],
         ["dataset", f"{PROJECT}.openimages:"],
-        *[["table", f"openimages.{n}:"] for n in prov.table_names()],
-        *[["object", f"{data}/{a.name}:"] for a in prov.COURSE_FILES],
-        *[["table", f"openimages.{a.table}:"] for a in prov.COURSE_FILES],
+        *[["table", f"openimages.{n}:"] for n in on_bq.table_names()],
+        *[["object", f"{data}/{a.name}:"] for a in COURSE_FILES],
+        *[["table", f"openimages.{a.table}:"] for a in COURSE_FILES],
         *[["table", f"openimages.{d.name}:"] for d in tables.DERIVED],
     ]
     assert f"load {data}/classes.csv (WRITE_TRUNCATE)" in done.stdout  # --reload-data
@@ -533,10 +543,10 @@ def test_bucket_fixes() -> None:
         found._set_properties({"name": "b", **({"iamConfiguration": iam} if iam else {})})
         return found
 
-    assert prov.bucket_fixes(bucket(SECURE)) == []  # the "exists" a real bucket reaches
+    assert on_gcs.bucket_fixes(bucket(SECURE)) == []  # the "exists" a real bucket reaches
     inherited = {**SECURE, "publicAccessPrevention": "inherited"}
-    assert prov.bucket_fixes(bucket(inherited)) == ["public access prevention"]
-    assert prov.bucket_fixes(bucket(None)) == [
+    assert on_gcs.bucket_fixes(bucket(inherited)) == ["public access prevention"]
+    assert on_gcs.bucket_fixes(bucket(None)) == [
         "uniform bucket-level access",
         "public access prevention",
     ]
@@ -548,15 +558,15 @@ def test_subscription_fixes() -> None:
 
     week = Duration(seconds=7 * 24 * 3600)
     good = Subscription(name="s", message_retention_duration=week, expiration_policy={})
-    assert prov.subscription_fixes(good) == {}
+    assert on_pubsub.subscription_fixes(good) == {}
     default = Subscription(name="s", message_retention_duration=Duration(seconds=600),
                            expiration_policy={"ttl": Duration(seconds=31 * 24 * 3600)})  # fmt: skip
-    assert prov.subscription_fixes(default) == {
+    assert on_pubsub.subscription_fixes(default) == {
         "message_retention_duration": "retention 7 days",
         "expiration_policy": "never expires",
     }
     assert list(
-        prov.subscription_fixes(Subscription(name="s", message_retention_duration=week))
+        on_pubsub.subscription_fixes(Subscription(name="s", message_retention_duration=week))
     ) == ["expiration_policy"]
 
 
@@ -572,11 +582,11 @@ def test_merge_fields_is_additive() -> None:
         },
         {"name": "b", "type": "FLOAT", "mode": "REPEATED"},
     ]
-    merged, added, conflicts = prov.merge_fields(have, want)
+    merged, added, conflicts = on_bq.merge_fields(have, want)
     assert added == ["r.x", "b"] and conflicts == []
     assert [f["name"] for f in merged] == ["a", "r", "b"]
     assert merged[1]["fields"] == [{"name": "x", "type": "INT64"}]
-    _, added, conflicts = prov.merge_fields(
+    _, added, conflicts = on_bq.merge_fields(
         have, [{"name": "a", "type": "STRING", "mode": "REPEATED"}]
     )
     assert added == [] and conflicts == ["a is NULLABLE STRING, not REPEATED STRING: left as is"]

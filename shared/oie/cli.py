@@ -372,5 +372,12 @@ def automl_csv(names: str, per_class: int, split: tuple[int, int, int], seed: in
         click.echo(f"wrote {len(made.rows)} rows to {output}", err=True)
 
 
+# `oie provision`: the data plane on Google Cloud (oie.provision; deploy.sh runs it as
+# `python -m infra.provision`). Its clients are imported only when it runs.
+from .provision.command import command as provision  # noqa: E402
+
+main.add_command(provision)
+
+
 if __name__ == "__main__":
     main()

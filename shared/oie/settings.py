@@ -52,6 +52,7 @@ class Settings:
     events: str = "local"  # local | pubsub
     topic: str = "classify-requests"
     bucket: str = "local-bucket"
+    data_bucket: str = ""  # provisioning: the bucket of the CSVs BigQuery loads ("" = BUCKET-data)
     bucket_dir: Path | None = None  # local stack: the folder standing for the bucket
     model: Path | None = None  # a .tflite file (AutoML export: model.tflite beside dict.txt)
     model_labels: Path | None = None  # labels file, when not embedded or beside the model
@@ -114,6 +115,7 @@ class Settings:
             events=get("OIE_EVENTS", "pubsub" if pubsub_emulator else "local"),
             topic=get("OIE_TOPIC", "classify-requests"),
             bucket=get("OIE_BUCKET", "local-bucket"),
+            data_bucket=get("OIE_DATA_BUCKET"),
             bucket_dir=path("OIE_BUCKET_DIR"),
             model=path("OIE_MODEL"),
             model_labels=path("OIE_MODEL_LABELS"),

@@ -1,0 +1,105 @@
+"""What to provision (the command's options), checked before anything is contacted."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import tables
+from ..dataset.sources import COURSE_FILES, Asset, demo_files
+from ..settings import Settings
+
+HOLD_SUFFIX = "-hold"  # the subscription that keeps dead letters
+
+_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+_DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
+_PUBSUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")
+_LOCATION = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
+
+
+class ProvisionError(Exception):
+    """Bad input, or a state provisioning cannot fix; the message says which."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """What to provision; the command's options."""
+
+    project: str
+    location: str
+    bucket: str
+    data_bucket: str
+    dataset: str = "openimages"
+    topic: str = "classify-requests"
+    dead_letter_topic: str = "classify-requests-dead-letter"
+    csv_dir: Path | None = None
+    reload_data: bool = False
+
+    @property
+    def hold_subscription(self) -> str:
+        return self.dead_letter_topic + HOLD_SUFFIX
+
+    def validate(self) -> None:
+        """Raise ProvisionError for names Google Cloud would refuse, before contacting it."""
+        if not _PROJECT.match(self.project):
+            raise ProvisionError(f"project {self.project!r} is not a project id")
+        if not _LOCATION.match(self.location):
+            raise ProvisionError(f"location {self.location!r} is not a region, e.g. us-central1")
+        for name in (self.bucket, self.data_bucket):
+            if not _BUCKET.match(name) or name.startswith("goog"):
+                raise ProvisionError(f"bucket name {name!r} is not valid")
+        if self.bucket == self.data_bucket:
+            raise ProvisionError(
+                "--bucket and --data-bucket must differ: uploads to --bucket are classified"
+            )
+        if not _DATASET.match(self.dataset):
+            raise ProvisionError(f"dataset {self.dataset!r}: letters, digits and _ only")
+        for name in (self.topic, self.dead_letter_topic, self.hold_subscription):
+            if not _PUBSUB_NAME.match(name) or name.startswith("goog"):
+                raise ProvisionError(f"Pub/Sub name {name!r} is not valid")
+        if self.topic == self.dead_letter_topic:
+            raise ProvisionError("--topic and --dead-letter-topic must differ")
+
+
+def check_header(table: str, path: Path) -> None:
+    """Raise ProvisionError unless `path` starts with the course CSV header of `table`."""
+    want = ",".join(field["name"] for field in tables.spec(table).fields)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            got = fh.readline(len(want) + 10).rstrip("\r\n")
+    except UnicodeDecodeError:
+        got = "(not UTF-8 text)"
+    if got != want:
+        raise ProvisionError(f"{path}: header {got!r}, expected {want!r} (course CSV format)")
+
+
+def course_csvs(config: Config, settings: Settings) -> dict[str, Path]:
+    """The course CSVs by table: from --csv-dir, else OIE_ASSETS, else downloaded (sha256)."""
+    if config.csv_dir is not None:
+        folder = config.csv_dir
+        if not folder.is_dir():
+            raise ProvisionError(f"--csv-dir {folder}: no such directory")
+        missing = [a.name for a in COURSE_FILES if not (folder / a.name).is_file()]
+        if missing:
+            raise ProvisionError(f"--csv-dir {folder} lacks {', '.join(missing)}")
+        files = {a.table: folder / a.name for a in COURSE_FILES}
+    else:
+        s = settings
+        files = demo_files(s.assets, s.data_dir / "downloads", s.data_url)
+    for table, path in files.items():
+        check_header(table, path)
+    return files
+
+
+def source_of(config: Config, asset: Asset, settings: Settings) -> str:
+    """Where `course_csvs` takes the file of `asset` from, in words, contacting nothing."""
+    if config.csv_dir is not None:
+        return str(config.csv_dir / asset.name)
+    s = settings
+    if s.assets is not None:
+        return str(s.assets / "openimages" / asset.name)
+    base = s.data_url if s.data_url.endswith("/") else s.data_url + "/"
+    check = ", sha256 checked" if asset.sha256 else ""
+    return f"{base}{asset.name} (downloaded to {s.data_dir / 'downloads'}{check})"
