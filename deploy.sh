@@ -160,7 +160,8 @@ build_bundle() {
   cp "$FUNCTIONS_DIR/$name/main.py" "$FUNCTIONS_DIR/$name/requirements.txt" "$dir/"
   cp -R shared/oie "$dir/oie"
   find "$dir" -name __pycache__ -prune -exec rm -rf {} +
-  rm -rf "$dir/oie/local"  # the local host and its watcher never run on Cloud Functions
+  # the local host, its watcher and provisioning never run on Cloud Functions
+  rm -rf "$dir/oie/local" "$dir/oie/provision"
   mkdir -p "$dir/oie/schemas"
   cp infra/schemas/*.json "$dir/oie/schemas/"
   if [[ $MODEL_FUNCTIONS == *" $name "* ]]; then

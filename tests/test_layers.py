@@ -46,6 +46,7 @@ LAYER_OF = {
     "oie.web": "edges",
     "oie.local": "edges",
     "oie.cli": "edges",
+    "oie.provision": "edges",
     "infra": "edges",
 }
 THIRD_PARTY_ADAPTERS = ("google.cloud", "google.api_core", "google.auth", "duckdb")

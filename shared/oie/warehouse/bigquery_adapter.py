@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..cloud import client_kwargs
 from ..errors import Busy, Failure
 from . import Array, Param, Row, Schema, WarehouseError
 
@@ -115,17 +116,11 @@ class BigQueryWarehouse:
             if self._client is None:
                 from google.cloud import bigquery
 
-                kwargs: dict[str, Any] = {
-                    "project": self.project or None,
-                    "default_job_creation_mode": "JOB_CREATION_OPTIONAL",
-                }
-                if self.endpoint:  # an emulator: no credentials to find
-                    from google.api_core.client_options import ClientOptions
-                    from google.auth.credentials import AnonymousCredentials
-
-                    kwargs["client_options"] = ClientOptions(api_endpoint=self.endpoint)
-                    kwargs["credentials"] = AnonymousCredentials()
-                self._client = bigquery.Client(**kwargs)
+                self._client = bigquery.Client(
+                    project=self.project or None,
+                    default_job_creation_mode="JOB_CREATION_OPTIONAL",
+                    **client_kwargs(self.endpoint),
+                )
             return self._client
 
     @property
