@@ -10,6 +10,9 @@ from pathlib import Path
 import click
 
 from .app import current
+from .errors import OIEError
+from .provision.command import command as provision  # its clients are imported as it runs
+from .settings import SettingError
 from .tables import DERIVED, SCHEMAS
 
 
@@ -38,12 +41,25 @@ def _port() -> int:
     return current().settings.port
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The project's errors, and a bad setting, end a command with one line, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (OIEError, SettingError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Open Images Explorer: browse Open Images and classify images, locally or on Google Cloud.
 
     Settings come from the environment (or .env): OIE_ASSETS, OIE_DATA_DIR, OIE_WAREHOUSE, ...
     """
+
+
+main.add_command(provision)  # the data plane on Google Cloud; deploy.sh runs it too
 
 
 @main.command("import")
@@ -370,13 +386,6 @@ def automl_csv(names: str, per_class: int, split: tuple[int, int, int], seed: in
             out.close()
     if output:
         click.echo(f"wrote {len(made.rows)} rows to {output}", err=True)
-
-
-# `oie provision`: the data plane on Google Cloud (oie.provision; deploy.sh runs it as
-# `python -m infra.provision`). Its clients are imported only when it runs.
-from .provision.command import command as provision  # noqa: E402
-
-main.add_command(provision)
 
 
 if __name__ == "__main__":
