@@ -6,8 +6,14 @@ PORT ?= 8080
 # The course data and model, read in place (never copied into the repo).
 OIE_ASSETS ?= $(if $(wildcard ../shared/assets/openimages),../shared/assets,)
 export OIE_ASSETS
+# pytest-xdist: 3 workers on 2 cores, as the emulator tests often wait; each test file on one
+# worker, so a module's emulators start once; files in collection order, which starts the
+# long bundles, browser, chain and deploy files early. `make test XDIST=` runs serially.
+XDIST ?= -n 3 --dist loadfile --no-loadscope-reorder
+# The test tiers that need an emulator, a fake service, a browser or bundle venvs.
+TIERS := bigquery or googlesql or pubsub or gcs or vision or deploy or browser or bundles
 
-.PHONY: install demo serve test test-deps lint format lock bench bench-course bench-classify bench-pipeline bench-bundles bench-bigquery clean
+.PHONY: install demo serve test test-fast test-deps lint format lock bench bench-course bench-classify bench-pipeline bench-bundles bench-bigquery clean
 
 $(BIN)/oie: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +34,10 @@ test-deps: install  ## what the test tiers need: the bqemulator venv, Debian's c
 	bash tests/support/install-debian-tools.sh
 
 test: test-deps lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
+
+test-fast: install  ## the core in under a minute: every test outside the tiers (no lint)
+	$(BIN)/pytest $(XDIST) -m "not ($(TIERS))"
 
 lint: install  ## ruff, the type checker (mypy, on shared/ and infra/) and the layer contract
 	$(BIN)/ruff check .

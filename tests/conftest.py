@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from werkzeug.test import Client
@@ -17,6 +18,14 @@ from oie.warehouse.duckdb_adapter import DuckDBWarehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def on_emulators(test: F) -> F:
+    """Marks a test that runs on the Pub/Sub emulator, fake-gcs-server and bqemulator."""
+    for mark in (pytest.mark.pubsub, pytest.mark.gcs, pytest.mark.bigquery):
+        test = mark(test)
+    return test
 
 
 def fresh_app() -> App:

@@ -12,6 +12,7 @@ import pytest
 from .conftest import need
 from .support.servers import free_port, running
 
+pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OIE = Path(sys.executable).parent / "oie"
 

@@ -39,7 +39,9 @@ from .support.gcs_emulator import fake_gcs_binary, gcs_emulator
 from .support.vision_fake import VisionFake, vision_fake
 from .test_emulators import need_module
 
-pytestmark = [pytest.mark.bundles, pytest.mark.timeout(1800)]
+# The functions run on bqemulator, fake-gcs-server and the Cloud Vision fake.
+pytestmark = [pytest.mark.bundles, pytest.mark.bigquery, pytest.mark.gcs, pytest.mark.vision,
+              pytest.mark.timeout(1800)]  # fmt: skip
 PROJECT, DATASET, BUCKET = "oie-bundles", "openimages", "oie-bundles-images"
 MODEL_FUNCTIONS = ("image_classify", "image_classify_classes", "classify_tflite")
 CAT = [("/m/01yrx", "Cat", 0.97), ("/m/0jbk", "Animal", 0.91), ("/m/zzzz", "Whisker", 0.6)]

@@ -24,6 +24,7 @@ from tests.support.pubsub_emulator import pubsub_emulator
 from tests.support.servers import batch_of_files, free_port, running
 from tests.test_emulators import need_module, need_pubsub_emulator
 
+pytestmark = [pytest.mark.pubsub, pytest.mark.gcs]
 PROJECT, TOPIC, BUCKET = "oie-test", "classify-requests", "photos"
 OIE = Path(sys.executable).parent / "oie"
 

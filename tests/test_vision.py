@@ -25,6 +25,7 @@ from oie.errors import Unavailable
 from tests.support.servers import free_port
 from tests.support.vision_fake import VisionFake, vision_fake
 
+pytestmark = pytest.mark.vision
 CAT = [
     ("/m/068jd", "Photograph", 0.2),  # deliberately out of order: the API answers best first
     ("/m/01yrx", "Cat", 0.98),

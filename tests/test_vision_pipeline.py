@@ -16,6 +16,7 @@ from tests.conftest import ROOT, fresh_app
 from tests.support.vision_fake import VisionFake, vision_fake
 from tests.test_pipeline import finalized, rows, send
 
+pytestmark = pytest.mark.vision
 CAT = [("/m/01yrx", "Cat", 0.97), ("/m/0jbk", "Animal", 0.91), ("/m/zzzz", "Whisker", 0.6)]
 
 

@@ -61,7 +61,23 @@ def _zs() -> Any:
     import zetasql.api as api
     import zetasql.types as types
 
+    _cache_compiled_wasm()
     return api, types
+
+
+@cache
+def _cache_compiled_wasm() -> None:
+    """Compiling zetasql's 28 MB WebAssembly module takes about 20 s of CPU in each process
+    (each pytest-xdist worker): keep the machine code in wasmtime's cache (~/.cache/wasmtime)."""
+    import wasmtime
+    from zetasql.core import wasm_client
+
+    class CachingConfig(wasmtime.Config):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cache = True
+
+    wasm_client.Config = CachingConfig
 
 
 def simple(kind: str) -> Any:
