@@ -292,9 +292,16 @@ def test_buckets_are_requested_secure_and_in_the_location(stack: Stack) -> None:
     for body in created.values():
         assert body["location"] == LOCATION
         assert body["iamConfiguration"] == SECURE
+    # Uploads are deleted after 30 days; the data bucket keeps what it stages.
+    expires = {"rule": [{"action": {"type": "Delete"},
+                         "condition": {"age": 30, "matchesPrefix": ["uploads/"]}}]}  # fmt: skip
+    assert created[CONFIG.bucket]["lifecycle"] == expires
+    assert "lifecycle" not in created[CONFIG.data_bucket]
     patched = [(p, body) for m, p, body in stack.wire[1] if m == "PATCH"]
-    assert patched == [(f"/storage/v1/b/{b}", {"iamConfiguration": SECURE})
-                       for b in (CONFIG.bucket, CONFIG.data_bucket)]  # fmt: skip
+    assert patched == [
+        (f"/storage/v1/b/{CONFIG.bucket}", {"iamConfiguration": SECURE, "lifecycle": expires}),
+        (f"/storage/v1/b/{CONFIG.data_bucket}", {"iamConfiguration": SECURE}),
+    ]
     # Never deletes, on either emulator.
     assert not [w for wire in stack.wire for w in wire if w[0] == "DELETE"]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..dataset.sources import Asset
+from ..storage import UPLOAD_PREFIX, UPLOADS_KEPT_DAYS
 from .config import ProvisionError, source_of
 from .steps import Result, Run, Step, noted
 
@@ -19,24 +20,39 @@ ENFORCED = "enforced"
 CHUNK = 1 << 20
 
 
-def bucket_fixes(bucket: storage.Bucket) -> list[str]:
-    """The settings of ours that `bucket` lacks."""
+def _expires_uploads(rule: object) -> bool:
+    """Whether a lifecycle rule (a dict of the bucket resource) is ours."""
+    return (
+        isinstance(rule, dict)
+        and rule.get("action", {}).get("type") == "Delete"
+        and (rule.get("condition") == {"age": UPLOADS_KEPT_DAYS, "matchesPrefix": [UPLOAD_PREFIX]})
+    )
+
+
+def bucket_fixes(bucket: storage.Bucket, uploads: bool = False) -> list[str]:
+    """The settings of ours that `bucket` lacks; `uploads`: it holds the uploads."""
     iam = bucket.iam_configuration
     fixes = []
     if not iam.uniform_bucket_level_access_enabled:
         fixes.append("uniform bucket-level access")
     if iam.public_access_prevention != ENFORCED:
         fixes.append("public access prevention")
+    if uploads and not any(_expires_uploads(dict(r)) for r in bucket.lifecycle_rules):
+        fixes.append(f"{UPLOAD_PREFIX} deleted after {UPLOADS_KEPT_DAYS} days")
     return fixes
 
 
-def _secure(bucket: storage.Bucket) -> None:
+def _secure(bucket: storage.Bucket, uploads: bool) -> None:
     bucket.iam_configuration.uniform_bucket_level_access_enabled = True
     bucket.iam_configuration.public_access_prevention = ENFORCED
+    if uploads and not any(_expires_uploads(dict(r)) for r in bucket.lifecycle_rules):
+        bucket.add_lifecycle_delete_rule(age=UPLOADS_KEPT_DAYS, matches_prefix=[UPLOAD_PREFIX])
 
 
-def ensure_bucket(client: storage.Client, name: str, location: str) -> Result:
-    """Create the bucket, or turn on uniform access and public access prevention."""
+def ensure_bucket(client: storage.Client, name: str, location: str, uploads: bool = False
+                  ) -> Result:  # fmt: skip
+    """Create the bucket, or turn on uniform access and public access prevention (and, for
+    the bucket of `uploads`, their lifecycle rule); other lifecycle rules are kept."""
     from google.api_core import exceptions
 
     try:
@@ -48,7 +64,7 @@ def ensure_bucket(client: storage.Client, name: str, location: str) -> Result:
         ) from exc
     if bucket is None:
         bucket = client.bucket(name)
-        _secure(bucket)
+        _secure(bucket, uploads)
         try:
             client.create_bucket(bucket, location=location)
             return Result("created", f"created in {location}")
@@ -59,10 +75,10 @@ def ensure_bucket(client: storage.Client, name: str, location: str) -> Result:
     notes = []
     if (bucket.location or "").upper() != location.upper():
         notes.append(f"in {bucket.location}, not {location}: a bucket cannot move")
-    fixes = bucket_fixes(bucket)
+    fixes = bucket_fixes(bucket, uploads)
     if not fixes:
         return noted("exists", notes)
-    _secure(bucket)
+    _secure(bucket, uploads)
     bucket.patch()
     return noted("updated", [", ".join(fixes), *notes])
 
@@ -98,11 +114,13 @@ def staged_uri(run: Run, asset: Asset) -> str:
 
 def bucket_step(run: Run, name: str) -> Step:
     location = run.config.location
+    uploads = name == run.config.bucket
+    expiry = f"; {UPLOAD_PREFIX} deleted after {UPLOADS_KEPT_DAYS} days" if uploads else ""
     return Step(
         "bucket", f"gs://{name}",
         f"create in {location} if missing; uniform bucket-level access on, public access "
-        "prevention enforced",
-        lambda: ensure_bucket(run.clients.storage, name, location),
+        f"prevention enforced{expiry}",
+        lambda: ensure_bucket(run.clients.storage, name, location, uploads),
     )  # fmt: skip
 
 

@@ -6,6 +6,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+# Uploads (image_classify, label_detection) are kept under this prefix, content-addressed;
+# on Google Cloud the bucket deletes them after UPLOADS_KEPT_DAYS.
+UPLOAD_PREFIX = "uploads/"
+UPLOADS_KEPT_DAYS = 30
+
 
 @dataclass(frozen=True)
 class StoredObject:

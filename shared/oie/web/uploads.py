@@ -12,7 +12,7 @@ import flask
 from werkzeug.datastructures import FileStorage
 
 from ..errors import InputError, NotAllowed, TooLarge, Unavailable
-from ..storage import BlobStore
+from ..storage import UPLOAD_PREFIX, BlobStore
 from .params import Params
 from .render import View, page, respond, wants_json
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 MAX_FILES = 32
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
-UPLOAD_PREFIX = "uploads/"
 
 
 def thumbnail(data: bytes) -> str | None:
