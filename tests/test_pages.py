@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from werkzeug.test import Client
 
+from oie.settings import SettingError, Settings
 from tests.conftest import fresh_app
 
 from .oracle import Oracle
@@ -283,6 +284,19 @@ def test_links_follow_base_url_and_image_template(
     )
     assert page["images"][0]["url"] == f"http://img.local/{page['images'][0]['image_id']}.png"
     fresh_app()
+
+
+def test_the_start_page_offers_no_upload_form_a_browser_could_not_send(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert 'id="image_classify-form"' in client.get("/").get_data(as_text=True)
+    monkeypatch.setenv("OIE_UPLOADS_PUBLIC", "false")  # deployed without --public-uploads
+    fresh_app()
+    html = client.get("/").get_data(as_text=True)
+    assert 'id="image_classify-form"' not in html
+    assert "print-identity-token" in html and 'id="image_search-form"' in html
+    with pytest.raises(SettingError, match="OIE_UPLOADS_PUBLIC='maybe'"):
+        Settings.from_env({"OIE_UPLOADS_PUBLIC": "maybe"})
 
 
 def test_missing_warehouse_is_a_clear_503(

@@ -58,6 +58,9 @@ class Settings:
     model_labels: Path | None = None  # labels file, when not embedded or beside the model
     functions_dir: Path | None = None  # functions/ of a checkout, when not found by itself
     port: int = 8080  # the local host's port (PORT)
+    # Whether anyone may call the upload functions; deployed without --public-uploads they
+    # are private, and the start page offers no form a browser could not send.
+    uploads_public: bool = True
 
     @property
     def duckdb_file(self) -> Path:
@@ -90,6 +93,12 @@ class Settings:
             except ValueError:
                 raise SettingError(f"{name}={raw!r} is not a number") from None
 
+        def flag(name: str, default: bool) -> bool:
+            raw = get(name).lower()
+            if raw in ("", "true", "false"):
+                return default if not raw else raw == "true"
+            raise SettingError(f"{name}={raw!r}: expected true or false")
+
         storage_emulator = get("STORAGE_EMULATOR_HOST")
         pubsub_emulator = get("PUBSUB_EMULATOR_HOST")
         return cls(
@@ -121,6 +130,7 @@ class Settings:
             model_labels=path("OIE_MODEL_LABELS"),
             functions_dir=path("OIE_FUNCTIONS_DIR"),
             port=number(int, "PORT", 8080),
+            uploads_public=flag("OIE_UPLOADS_PUBLIC", True),
         )
 
 

@@ -70,7 +70,8 @@ def _not_found_notes(result: SearchPage, links: Links) -> list[dict[str, Any]]:
 
 @page
 def index(q: Params, app: App) -> View:
-    return View("index.html", "Open Images Explorer", {"defaults": DEFAULTS})
+    data = {"defaults": DEFAULTS, "uploads_public": app.settings.uploads_public}
+    return View("index.html", "Open Images Explorer", data)
 
 
 @page
