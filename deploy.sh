@@ -406,11 +406,13 @@ remove_function() {
     echo "function $name: nothing to remove"
     return
   fi
+  # Read before the function goes; a part already gone is skipped, not an error.
   image=$(lookup "IMAGE_OF_$name" gcloud run services describe "$name" --project="$PROJECT" \
-    --region="$REGION" --format='value(spec.template.spec.containers[0].image)')
+    --region="$REGION" --format='value(spec.template.spec.containers[0].image)') || image=
   source=$(lookup "gs://SOURCES_BUCKET/SOURCE_OF_$name" gcloud functions describe "$name" \
     --project="$PROJECT" --region="$REGION" \
-    --format='value[separator="/"](buildConfig.source.storageSource.bucket,buildConfig.source.storageSource.object)')
+    --format='value[separator="/"](buildConfig.source.storageSource.bucket,buildConfig.source.storageSource.object)') ||
+    source=
   remove gcloud functions delete "$name" --gen2 --project="$PROJECT" --region="$REGION" --quiet
   if [[ -n $image ]]; then
     remove gcloud artifacts docker images delete "${image%[:@]*}" --project="$PROJECT" \
