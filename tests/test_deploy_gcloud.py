@@ -25,7 +25,7 @@ import pytest
 from tests.conftest import ROOT, need
 from tests.support import google_apis
 from tests.support.google_apis import gcloud, pubsub, storage
-from tests.test_deploy import EVENT_FUNCTIONS, FUNCTIONS, PRIVATE, Run, flags
+from tests.test_deploy import EVENT_FUNCTIONS, FUNCTIONS, PRIVATE, Run
 
 pytestmark = pytest.mark.deploy
 PROJECT, REGION = "oie-gcloud-4711", "europe-west1"
@@ -39,15 +39,19 @@ def sa(role: str) -> str:
 
 
 def deploy_env(config: dict[str, str], build: Path, **extra: str) -> dict[str, str]:
-    return config | {
-        "GOOGLE_CLOUD_PROJECT": PROJECT,
-        "OIE_REGION": REGION,
-        "OIE_PYTHON": str(ROOT / ".venv" / "bin" / "python"),
-        "OIE_ASSETS": os.environ.get("OIE_ASSETS", str(ROOT.parent / "shared" / "assets")),
-        "OIE_BUILD_DIR": str(build),
-        "OIE_ENV_FILE": str(build / "no.env"),
-        "OIE_RETRY_WAITS": "1 1 1",
-    } | extra
+    return (
+        config
+        | {
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "OIE_REGION": REGION,
+            "OIE_PYTHON": str(ROOT / ".venv" / "bin" / "python"),
+            "OIE_ASSETS": os.environ.get("OIE_ASSETS", str(ROOT.parent / "shared" / "assets")),
+            "OIE_BUILD_DIR": str(build),
+            "OIE_ENV_FILE": str(build / "no.env"),
+            "OIE_RETRY_WAITS": "1 1 1",
+        }
+        | extra
+    )
 
 
 def run_deploy(env: dict[str, str], *args: str) -> Run:
@@ -64,9 +68,11 @@ def gcloud_ok() -> None:
 
 # --- every printed command parses under the real gcloud and bq ----------------------------
 
-USAGE = re.compile(r"ERROR: \(gcloud[^)]*\) argument|unrecognized arguments|"
-                   r"required property \[project\] is not currently set|"
-                   r"Invalid choice|FATAL Flags parsing error|Unknown command line flag")  # fmt: skip
+USAGE = re.compile(
+    r"ERROR: \(gcloud[^)]*\) argument|unrecognized arguments|Invalid choice|"
+    r"required property \[project\] is not currently set|"
+    r"FATAL Flags parsing error|Unknown command line flag"
+)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +180,9 @@ def test_fresh_deploy_succeeds(first) -> None:
 def test_fresh_deploy_sends_the_notification(first, fake) -> None:
     _, sent = first
     (create,) = matching(sent, "POST", rf"/storage/v1/b/{BUCKET}/notificationConfigs$")
-    assert create.body["topic"] == f"//pubsub.googleapis.com/projects/{PROJECT}/topics/{TOPIC}"
+    assert create.body["topic"] == f"projects/{PROJECT}/topics/{TOPIC}"
+    (stored,) = fake.project(PROJECT).buckets[BUCKET]["notifications"].values()
+    assert stored["topic"] == f"//pubsub.googleapis.com/projects/{PROJECT}/topics/{TOPIC}"
     assert create.body["event_types"] == ["OBJECT_FINALIZE"]
     assert create.body["payload_format"] == "JSON_API_V1"
     agent = storage.agent_of(fake.project(PROJECT))
@@ -217,7 +225,8 @@ def test_fresh_deploy_creates_every_function_as_designed(first, fake) -> None:
 def test_fresh_deploy_grants_least_privilege(first, fake) -> None:
     p = fake.project(PROJECT)
     assert sorted(members(p.policy, "roles/bigquery.jobUser")) == sorted(
-        f"serviceAccount:{sa(r)}" for r in ("query", "results", "classifier"))
+        f"serviceAccount:{sa(r)}" for r in ("query", "results", "classifier")
+    )
     builder = [(b["role"], b.get("condition", {}).get("title")) for b in p.policy["bindings"]
                if f"serviceAccount:{sa('builder')}" in b["members"]]  # fmt: skip
     assert sorted(builder) == [("roles/artifactregistry.writer", "oie-build-images"),
@@ -226,7 +235,8 @@ def test_fresh_deploy_grants_least_privilege(first, fake) -> None:
     bucket = p.buckets[BUCKET]["policy"]
     assert members(bucket, "roles/storage.objectCreator") == [f"serviceAccount:{sa('upload')}"]
     assert sorted(members(bucket, "roles/storage.objectViewer")) == sorted(
-        f"serviceAccount:{sa(r)}" for r in ("results", "classifier"))
+        f"serviceAccount:{sa(r)}" for r in ("results", "classifier")
+    )
     _, sent = first
     (grant,) = matching(sent, "POST", rf"/bigquery/v2/projects/{PROJECT}/jobs$")
     query = grant.body["configuration"]["query"]
@@ -242,11 +252,14 @@ def test_fresh_deploy_wires_dead_letters_on_the_trigger_subscriptions(first, fak
         sub = p.triggers[trigger]["transport"]["pubsub"]["subscription"].rsplit("/", 1)[1]
         subscription = p.subscriptions[sub]
         assert subscription["deadLetterPolicy"] == {
-            "deadLetterTopic": f"projects/{PROJECT}/topics/{DEAD}", "maxDeliveryAttempts": 10}
+            "deadLetterTopic": f"projects/{PROJECT}/topics/{DEAD}",
+            "maxDeliveryAttempts": 10,
+        }
         assert pubsub_agent in members(subscription["policy"], "roles/pubsub.subscriber")
         service = p.functions[name]["serviceConfig"]["service"].rsplit("/", 1)[1]
         assert f"serviceAccount:{sa('classifier')}" in members(
-            p.run_policies[service], "roles/run.invoker")
+            p.run_policies[service], "roles/run.invoker"
+        )
 
 
 def test_a_grant_that_fails_once_is_made_again(first) -> None:

@@ -44,12 +44,19 @@ def insert(fake: FakeGoogle, r: Request) -> Any:
            "location": ref.get("location", "US")}  # fmt: skip
     query = r.body.get("configuration", {}).get("query", {}).get("query", "")
     kind = query.split(None, 1)[0].upper() if query else "SELECT"
-    job = {"kind": "bigquery#job", "id": f"{p.id}:{ref['location']}.{ref['jobId']}",
-           "jobReference": ref, "configuration": r.body.get("configuration", {}),
-           "status": {"state": "DONE"},
-           "statistics": {"creationTime": "1700000000000", "startTime": "1700000000000",
-                          "endTime": "1700000000001",
-                          "query": {"statementType": kind, "totalBytesProcessed": "0"}}}  # fmt: skip
+    job = {
+        "kind": "bigquery#job",
+        "id": f"{p.id}:{ref['location']}.{ref['jobId']}",
+        "jobReference": ref,
+        "configuration": r.body.get("configuration", {}),
+        "status": {"state": "DONE"},
+        "statistics": {
+            "creationTime": "1700000000000",
+            "startTime": "1700000000000",
+            "endTime": "1700000000001",
+            "query": {"statementType": kind, "totalBytesProcessed": "0"},
+        },
+    }
     p.operations[f"job/{ref['jobId']}"] = job
     return job
 

@@ -35,7 +35,7 @@ def _build(fake: FakeGoogle, p: Project, location: str, short: str, fn: dict[str
     """The uploaded zip must be there; as Cloud Functions does, it is copied to the
     gcf-v2-sources bucket, which the function's source then names."""
     source = fn.get("buildConfig", {}).get("source", {}).get("storageSource", {})
-    if not source:
+    if not source or source.get("bucket", "").startswith("gcf-v2-sources-"):
         return
     if source.get("object") not in fake.uploads:
         raise ApiError(400, f"Source object {source.get('object')} was not uploaded.")
@@ -60,12 +60,19 @@ def _wire(fake: FakeGoogle, p: Project, location: str, fn: dict[str, Any]) -> No
         raise ApiError(400, f"Topic {event['pubsubTopic']} does not exist.")
     pubsub.make_subscription(p, sub, topic, pushConfig={"pushEndpoint": fn["url"]})
     trigger = f"projects/{p.id}/locations/{location}/triggers/{tid}"
-    p.triggers[tid] = {"name": trigger, "uid": fake.new_id(), "eventFilters": [
-        {"attribute": "type", "value": event["eventType"]}],
+    p.triggers[tid] = {
+        "name": trigger,
+        "uid": fake.new_id(),
+        "eventFilters": [{"attribute": "type", "value": event["eventType"]}],
         "serviceAccount": event.get("serviceAccountEmail", ""),
         "destination": {"cloudRun": {"service": short, "region": location}},
-        "transport": {"pubsub": {"topic": event["pubsubTopic"],
-                                 "subscription": f"projects/{p.id}/subscriptions/{sub}"}}}  # fmt: skip
+        "transport": {
+            "pubsub": {
+                "topic": event["pubsubTopic"],
+                "subscription": f"projects/{p.id}/subscriptions/{sub}",
+            }
+        },
+    }
     event.update(trigger=trigger, triggerRegion=location)
 
 

@@ -41,8 +41,9 @@ def configure(folder: Path, url: str) -> dict[str, str]:
     (folder / "configurations").mkdir(exist_ok=True)
     (folder / "active_config").write_text("default")
     (folder / "configurations" / "config_default").write_text(
-        "".join(f"[{s}]\n" + "\n".join(lines) + "\n\n" for s, lines in sections.items()))
-    listed = subprocess.run(["gcloud", "config", "list", "--format=value(auth.disable_credentials)"],
-                            env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        "".join(f"[{s}]\n" + "\n".join(lines) + "\n\n" for s, lines in sections.items())
+    )
+    check = ["gcloud", "config", "list", "--format=value(auth.disable_credentials)"]
+    listed = subprocess.run(check, env=env, capture_output=True, text=True, timeout=60)
     assert listed.stdout.strip().lower() == "true", listed.stderr
     return env

@@ -57,8 +57,11 @@ def get_service(fake: FakeGoogle, r: Request) -> Any:
     """serviceusage.services.get"""
     p = fake.project(r.params["project"])
     state = "ENABLED" if r.params["service"] in p.services else "DISABLED"
-    return {"name": f"projects/{p.number}/services/{r.params['service']}", "state": state,
-            "parent": f"projects/{p.number}"}
+    return {
+        "name": f"projects/{p.number}/services/{r.params['service']}",
+        "state": state,
+        "parent": f"projects/{p.number}",
+    }
 
 
 @router.add("GET", SU + "/operations/{id}")

@@ -77,7 +77,7 @@ def insert_notification(fake: FakeGoogle, r: Request) -> Any:
     agent must be allowed to publish to it; at most 10 configs per event type."""
     owner, b = bucket(fake, r.params["bucket"])
     topic = r.body.get("topic", "").removeprefix("//pubsub.googleapis.com/")
-    _, _, project_id, _, topic_id = (topic.split("/") + [""] * 5)[:5]
+    _, project_id, _, topic_id = (topic.split("/") + [""] * 4)[:4]
     known = fake.projects.get(project_id)
     if known is None or topic_id not in known.topics:
         raise ApiError(400, f"Cloud Pub/Sub topic {topic} does not exist.")
