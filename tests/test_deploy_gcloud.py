@@ -69,7 +69,7 @@ def gcloud_ok() -> None:
 # --- every printed command parses under the real gcloud and bq ----------------------------
 
 USAGE = re.compile(
-    r"ERROR: \(gcloud[^)]*\) argument|unrecognized arguments|Invalid choice|"
+    r"ERROR: \(gcloud[^)]*\) argument|unrecognized arguments|Invalid choice|Invalid resource name|"
     r"required property \[project\] is not currently set|"
     r"FATAL Flags parsing error|Unknown command line flag"
 )
