@@ -6,11 +6,11 @@ dir whose endpoints are the fake's.
 
 from __future__ import annotations
 
-from . import bigquery, functions, iam, pubsub, resourcemanager, storage
+from . import artifacts, bigquery, functions, iam, pubsub, resourcemanager, storage
 from .server import ApiError, FakeGoogle, Project, Request
 
 ROUTERS = [storage.router, pubsub.router, iam.router, resourcemanager.router, functions.router,
-           bigquery.router]  # fmt: skip
+           bigquery.router, artifacts.router]  # fmt: skip
 
 __all__ = ["ApiError", "FakeGoogle", "Project", "Request", "start"]
 

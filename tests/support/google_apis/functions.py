@@ -98,6 +98,7 @@ def create(fake: FakeGoogle, r: Request) -> Any:
     _build(fake, p, loc, short, fn)
     _wire(fake, p, loc, fn)
     p.functions[short] = fn
+    p.images.add(image_of(p, loc, short))
     return _done(fake, p, r, "create", fn)
 
 
@@ -191,6 +192,26 @@ for version in ("v1", "v2"):
     router.add("GET", base + ":getIamPolicy")(_get_iam)
     router.add("POST", base + ":getIamPolicy")(_get_iam)
     router.add("POST", base + ":setIamPolicy")(_set_iam)
+
+
+def image_of(p: Project, location: str, short: str) -> str:
+    """The image a build pushes to the project's gcf-artifacts repository (the fake's name)."""
+    return f"{location}-docker.pkg.dev/{p.id}/gcf-artifacts/{p.id}__{location}__{short}"
+
+
+@router.add("GET", "/run/apis/serving.knative.dev/v1/namespaces/{project}/services/{name}")
+def run_service(fake: FakeGoogle, r: Request) -> Any:
+    """run.namespaces.services.get (Cloud Run admin API v1, the Knative Service resource)"""
+    p = fake.project(r.params["project"])
+    for short, fn in p.functions.items():
+        if fn["serviceConfig"]["service"].rsplit("/", 1)[-1] == r.params["name"]:
+            location = fn["name"].split("/")[3]
+            container = {"image": image_of(p, location, short) + ":version_1"}
+            return {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+                    "metadata": {"name": r.params["name"], "namespace": p.number},
+                    "spec": {"template": {"spec": {"containers": [container]}}},
+                    "status": {"url": fn["url"]}}  # fmt: skip
+    raise not_found(f"Service {r.params['name']}")
 
 
 @router.add("GET", CF + "/runtimes")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # `api_endpoint_overrides/<api>` for every API deploy.sh reaches. Cloud Storage's override is
 # its full JSON API root; bq takes the bigquery one as its `--api` and reads the discovery
@@ -33,6 +34,12 @@ def configure(folder: Path, url: str) -> dict[str, str]:
                 "core/disable_usage_reporting": "true",
                 "component_manager/disable_update_check": "true"}  # fmt: skip
     settings |= {f"api_endpoint_overrides/{api}": u for api, u in endpoints(url).items()}
+    # Cloud Run's client puts the region before the override's host (europe-west1-127.0.0.1),
+    # which no resolver knows: every request goes through the fake as an HTTP proxy, so no
+    # name is looked up, and nothing can reach Google (HTTPS needs CONNECT, which it refuses).
+    proxy = urlsplit(url)
+    settings |= {"proxy/type": "http", "proxy/address": str(proxy.hostname),
+                 "proxy/port": str(proxy.port)}  # fmt: skip
     # what `gcloud config set NAME VALUE` writes, one call instead of one per property
     sections: dict[str, list[str]] = {}
     for name, value in settings.items():

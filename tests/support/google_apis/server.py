@@ -73,6 +73,7 @@ class Project:
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)
     triggers: dict[str, dict[str, Any]] = field(default_factory=dict)
     run_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    images: set[str] = field(default_factory=set)  # Artifact Registry packages, by path
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -217,6 +218,14 @@ def _handler_for(fake: FakeGoogle) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        def do_CONNECT(self) -> None:
+            """A proxy tunnel (bq's httplib2 always asks for one): it leads back here, so
+            the plain-HTTP requests that follow are served on this connection. TLS to a real
+            Google host through it fails at once: nothing leaves the machine."""
+            self.send_response(200, "Connection established")
+            self.end_headers()
+            self.close_connection = False
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from . import policy
 from .server import ApiError, FakeGoogle, Project, Request, Router, not_found
@@ -109,9 +110,10 @@ def delete_notification(fake: FakeGoogle, r: Request) -> Any:
 
 def _object(fake: FakeGoogle, r: Request) -> tuple[dict[str, Any], dict[str, Any]]:
     b = bucket(fake, r.params["bucket"])[1]
-    found = b.setdefault("objects", {}).get(r.params["object"])
+    name = unquote(r.params["object"])  # an object name is one path segment, escaped
+    found = b.setdefault("objects", {}).get(name)
     if found is None:
-        raise not_found(f"No such object: {b['name']}/{r.params['object']}")
+        raise not_found(f"No such object: {b['name']}/{name}")
     return b, found
 
 
@@ -133,8 +135,8 @@ def get_object(fake: FakeGoogle, r: Request) -> Any:
 @router.add("DELETE", V1 + "/b/{bucket}/o/{object+}")
 def delete_object(fake: FakeGoogle, r: Request) -> Any:
     """storage.objects.delete"""
-    b, _ = _object(fake, r)
-    del b["objects"][r.params["object"]]
+    b, found = _object(fake, r)
+    del b["objects"][found["name"]]
     return b""
 
 
