@@ -400,26 +400,31 @@ project_number() {
 # A function's build leaves its image in Artifact Registry (gcf-artifacts) and its source in
 # the gcf-v2-sources bucket: both cost money, and both are removed with the function.
 remove_function() {
-  local name=$1 image source
+  local name=$1 service bucket object image=
   if ! $DRY_RUN && ! exists gcloud functions describe "$name" --project="$PROJECT" \
     --region="$REGION"; then
     echo "function $name: nothing to remove"
     return
   fi
-  # Read before the function goes; a part already gone is skipped, not an error.
-  image=$(lookup "IMAGE_OF_$name" gcloud run services describe "$name" --project="$PROJECT" \
-    --region="$REGION" --format='value(spec.template.spec.containers[0].image)') || image=
-  source=$(lookup "gs://SOURCES_BUCKET/SOURCE_OF_$name" gcloud functions describe "$name" \
-    --project="$PROJECT" --region="$REGION" \
-    --format='value[separator="/"](buildConfig.source.storageSource.bucket,buildConfig.source.storageSource.object)') ||
-    source=
+  # Read before the function goes. Its Cloud Run service is named by the function's
+  # serviceConfig (image-info for image_info); a part already gone is skipped.
+  read -r service bucket object < <(lookup \
+    "services/${name//_/-} SOURCES_BUCKET SOURCE_OF_$name" \
+    gcloud functions describe "$name" --project="$PROJECT" --region="$REGION" \
+    --format='value(serviceConfig.service,buildConfig.source.storageSource.bucket,buildConfig.source.storageSource.object)') || true
+  if [[ -n ${service:-} ]]; then
+    image=$(lookup "$REGION-docker.pkg.dev/$PROJECT/gcf-artifacts/image-of-${name//_/-}:tag" \
+      gcloud run services describe "${service##*/}" \
+      --project="$PROJECT" --region="$REGION" \
+      --format='value(spec.template.spec.containers[0].image)') || image=
+  fi
   remove gcloud functions delete "$name" --gen2 --project="$PROJECT" --region="$REGION" --quiet
   if [[ -n $image ]]; then
     remove gcloud artifacts docker images delete "${image%[:@]*}" --project="$PROJECT" \
       --delete-tags --quiet
   fi
-  if [[ -n $source && $source != / ]]; then
-    remove gcloud storage rm "gs://${source#gs://}" --project="$PROJECT"
+  if [[ -n ${bucket:-} && -n ${object:-} ]]; then
+    remove gcloud storage rm "gs://$bucket/$object" --project="$PROJECT"
   fi
 }
 

@@ -316,7 +316,8 @@ def test_teardown_keeps_the_data_unless_asked(deploy) -> None:
     # what each function's build left: its source object and its image
     assert {c[3] for c in removed} == {f"gs://SOURCES_BUCKET/SOURCE_OF_{n}" for n in FUNCTIONS}
     images = {c[5] for c in done.find("gcloud", "artifacts", "docker", "images", "delete")}
-    assert images == {f"IMAGE_OF_{n}" for n in FUNCTIONS}
+    repository = f"{REGION}-docker.pkg.dev/{PROJECT}/gcf-artifacts"
+    assert images == {f"{repository}/image-of-{n.replace('_', '-')}" for n in FUNCTIONS}
     assert deploy.build.is_dir(), "a dry run deletes nothing, build/ included"
 
     done = deploy("teardown", "--dry-run", "--delete-data")
