@@ -18,6 +18,7 @@ from werkzeug.test import Client
 
 from oie import manifest
 from oie.local.host import create_host
+from tests.conftest import fresh_app
 from tests.support import bundles
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,20 @@ def test_a_new_entry_is_served_by_the_local_host(with_hello: Path) -> None:
     answer = web.get("/hello?name=you")
     assert answer.status_code == 200 and answer.get_data(as_text=True) == "hello, you"
     assert "/hello" in web.get("/nothing-here").get_data(as_text=True)
+
+
+def test_the_local_host_reads_the_folder_of_oie_functions_dir(
+    with_hello: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OIE_FUNCTIONS_DIR", str(with_hello))
+    fresh_app()
+    assert Client(create_host()).get("/hello").get_data(as_text=True) == "hello, world"
+    monkeypatch.setenv("OIE_FUNCTIONS_DIR", str(with_hello / "nowhere"))
+    fresh_app()
+    with pytest.raises(FileNotFoundError, match=r"nowhere/functions\.toml: no such file"):
+        create_host()
+    monkeypatch.delenv("OIE_FUNCTIONS_DIR")
+    fresh_app()
 
 
 def deploy(folder: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -61,9 +61,13 @@ _FIELDS = {f.name: f.type for f in fields(Function) if f.name not in ("name", "f
 
 
 def find_dir(configured: Path | None = None) -> Path:
-    """`functions/` of this checkout: `configured` (OIE_FUNCTIONS_DIR), else beside the
-    working directory or the package."""
-    candidates = [configured] if configured else []
+    """`configured` (OIE_FUNCTIONS_DIR) as it is, else `functions/` of the working
+    directory or of the checkout the package is in."""
+    if configured:
+        if not (configured / MANIFEST).is_file():
+            raise FileNotFoundError(f"{configured}/{MANIFEST}: no such file")
+        return configured
+    candidates = []
     candidates += [Path.cwd() / "functions", Path(__file__).resolve().parents[2] / "functions"]
     for path in candidates:
         if (path / MANIFEST).is_file():
@@ -103,8 +107,9 @@ def _function(entry: dict[str, Any], defaults: dict[str, Any], folder: Path) -> 
 
 
 def load(folder: Path | None = None) -> tuple[Function, ...]:
-    """Every function, in the manifest's order; every folder with a main.py must be listed."""
-    folder = folder or find_dir()
+    """Every function of `folder` (default: `find_dir()`), in the manifest's order; every
+    folder with a main.py must be listed."""
+    folder = find_dir(folder)
     raw = tomllib.loads((folder / MANIFEST).read_text())
     defaults = raw.get("defaults", {})
     out = tuple(_function(entry, defaults, folder) for entry in raw.get("function", []))

@@ -32,7 +32,9 @@ def create_host(names: Iterable[str] | None = None,
     """One WSGI app routing `/NAME` to each function's own functions-framework app: every
     function of the manifest in `source_dir` (default: this checkout's), or `names`.
     CloudEvent functions are reachable too: `oie publish` posts to them."""
-    functions = manifest.load(source_dir)
+    from ..app import current
+
+    functions = manifest.load(source_dir or current().settings.functions_dir)
     wanted = {f.name for f in functions} if names is None else set(names)
     apps = {
         f.name: functions_framework.create_app(
