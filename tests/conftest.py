@@ -125,3 +125,10 @@ def no_adc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     fresh_app()
     yield config
     fresh_app()
+
+
+@pytest.fixture(scope="session")
+def gcloud_ok() -> None:
+    """The real gcloud and bq (Debian's google-cloud-cli), which judge deploy.sh."""
+    need(shutil.which("gcloud") is not None and shutil.which("bq") is not None,
+         "gcloud and bq missing (Debian's google-cloud-cli)")  # fmt: skip

@@ -67,12 +67,6 @@ def run_deploy(env: dict[str, str], *args: str) -> Run:
     return Run(done.returncode, done.stdout, done.stderr, [])
 
 
-@pytest.fixture(scope="module")
-def gcloud_ok() -> None:
-    need(shutil.which("gcloud") is not None and shutil.which("bq") is not None,
-         "gcloud and bq missing (Debian's google-cloud-cli)")  # fmt: skip
-
-
 # --- deploying to the fake ------------------------------------------------------------------
 
 

@@ -16,10 +16,9 @@ import pytest
 from tests.support import google_apis
 from tests.support.google_apis import gcloud
 from tests.test_deploy import Run
-from tests.test_deploy_gcloud import deploy_env, gcloud_ok, run_deploy
+from tests.test_deploy_gcloud import deploy_env, run_deploy
 
 pytestmark = pytest.mark.deploy
-__all__ = ["gcloud_ok"]  # a fixture this module uses
 
 USAGE = re.compile(
     r"ERROR: \(gcloud[^)]*\) argument|unrecognized arguments|Invalid choice|Invalid resource name|"
