@@ -7,11 +7,10 @@ for the log only (table names, paths, a service's own words).
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass
 
-log = logging.getLogger("oie")
+from .logs import logger as log
 
 
 class OIEError(Exception):
