@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
 
 from ..errors import InputError
 from ..explore import Cursor
@@ -12,6 +16,23 @@ from ..times import parse_time
 
 __all__ = ["InputError", "Params"]
 MAX_TEXT = 200
+# ASCII digits only: Python's int() and float() also take "1_0" and "٣" (Arabic-Indic
+# three), which no other engine reads the same way.
+INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+NUMBER = re.compile(r"[+-]?(?:[0-9]{1,18}(?:\.[0-9]{0,18})?|\.[0-9]{1,18})(?:[eE][+-]?[0-9]{1,3})?")
+# A page position: the tier (classes matched, at most MAX_NAMES) and an image id.
+TIERED = re.compile(r"([1-9][0-9]?)-([0-9A-Fa-f]{16})")
+MAX_NAMES = 20
+
+
+def query(request: Any) -> MultiDict[str, str]:
+    """A request's query arguments. Werkzeug decodes them as strict UTF-8 on first use; a
+    server in front may pass other bytes through (WSGI carries them as latin-1)."""
+    try:
+        args: MultiDict[str, str] = request.args
+    except UnicodeDecodeError:
+        raise InputError(None, "the query string is not UTF-8: percent-encode it") from None
+    return args
 
 
 class Params:
@@ -35,10 +56,7 @@ class Params:
         raw = self.args.get(name)
         if raw is None or raw.strip() == "":
             return default
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            value = None
+        value = int(raw.strip()) if INTEGER.fullmatch(raw.strip()) else None
         if value is None or not low <= value <= high:
             raise InputError(
                 name, f"{name} must be a whole number from {low} to {high}, got {raw!r}"
@@ -49,10 +67,7 @@ class Params:
         raw = self.args.get(name)
         if raw is None or raw.strip() == "":
             return default
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            value = float("nan")
+        value = float(raw.strip()) if NUMBER.fullmatch(raw.strip()) else float("nan")
         if not low <= value <= high:  # also false for nan
             raise InputError(name, f"{name} must be a number from {low:g} to {high:g}, got {raw!r}")
         return value
@@ -65,11 +80,11 @@ class Params:
 
     def image_id(self, name: str = "image_id") -> str:
         value = self.text(name)
-        if not IMAGE_ID.match(value):
+        if not IMAGE_ID.fullmatch(value):
             raise InputError(name, f"{name} must be 16 hexadecimal digits, got {value!r}")
         return value.lower()
 
-    def names(self, name: str, max_items: int = 20) -> list[str]:
+    def names(self, name: str, max_items: int = MAX_NAMES) -> list[str]:
         """A comma-separated list of class names, blanks and repeats dropped."""
         raw = self.text(name, max_len=MAX_TEXT * max_items)
         items: list[str] = []
@@ -97,8 +112,10 @@ class Params:
         raw = self.args.get(name, "").strip()
         if not raw:
             return None
-        matched, _, image_id = raw.rpartition("-") if tiered else ("", "", raw)
-        ok = IMAGE_ID.match(image_id) and (not tiered or matched.isdigit())
-        if not ok:
-            raise InputError(name, f"{name} is not a page position this site made: {raw!r}")
-        return Cursor(image_id.lower(), int(matched) if tiered else 0)
+        found = TIERED.fullmatch(raw) if tiered else IMAGE_ID.fullmatch(raw)
+        if not found:
+            shown = raw if len(raw) <= 40 else raw[:40] + "..."
+            raise InputError(name, f"{name} is not a page position this site made: {shown!r}")
+        if tiered:
+            return Cursor(found[2].lower(), int(found[1]))
+        return Cursor(raw.lower())

@@ -7,13 +7,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import flask
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..errors import NotAllowed, Problem, problem
+from ..errors import InputError, NotAllowed, Problem, problem
 from ..links import Links
-from .params import Params
+from .params import Params, query
 
 if TYPE_CHECKING:
     from ..app import App
@@ -24,6 +25,10 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+PUBLIC_CACHE = "public, max-age=300"  # a 200 of a public page; a View may say otherwise
+PRIVATE = "private, no-store"  # pages showing what users uploaded
 
 
 @dataclass
@@ -37,7 +42,10 @@ class View:
 
 
 def wants_json(request: flask.Request) -> bool:
-    fmt = request.args.get("format", "").lower()
+    try:
+        fmt = query(request).get("format", "").lower()
+    except InputError:
+        fmt = ""  # the page says so; the answer's format comes from Accept
     if fmt in ("json", "html"):
         return fmt == "json"
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
@@ -59,6 +67,15 @@ def problem_view(p: Problem) -> View:
     return View("error.html", title, data, status=p.status, headers=headers)
 
 
+def json_view(request: flask.Request) -> str:
+    """This page's own address as JSON: its arguments, `format=json` in place of any format."""
+    try:
+        args = [(k, v) for k, v in query(request).items(multi=True) if k != "format"]
+    except InputError:
+        args = []
+    return "?" + urlencode([*args, ("format", "json")])
+
+
 def render(request: flask.Request, view: View, links: Links) -> flask.Response:
     if wants_json(request):
         body = json.dumps({"ok": view.status < 400, **view.data}, ensure_ascii=False)
@@ -66,24 +83,36 @@ def render(request: flask.Request, view: View, links: Links) -> flask.Response:
     else:
         html = _env.get_template(view.template).render(
             title=view.title, data=view.data, request=request, url=links.url,
-            image_url=links.image, **view.context,
+            image_url=links.image, json_view=json_view(request), **view.context,
         )  # fmt: skip
         response = flask.Response(html, view.status, mimetype="text/html")
     response.headers["Vary"] = "Accept"
     response.headers.update(view.headers)
-    if view.status == 200:
-        response.headers["Cache-Control"] = "public, max-age=300"
+    if view.status == 200 and "Cache-Control" not in view.headers:
+        response.headers["Cache-Control"] = PUBLIC_CACHE
     return response
+
+
+def _where(request: flask.Request) -> str:
+    """The request's path and query for the log; undecodable bytes replaced, not raised."""
+    query = request.query_string.decode("utf-8", "replace")
+    return f"{request.path}?{query}" if query else request.path
 
 
 def respond(request: flask.Request, app: App, make: Callable[[], View], where: str = ""
             ) -> flask.Response:  # fmt: skip
-    """The one path from a request to an answer: the view, or the problem of what it raised."""
+    """The one path from a request to an answer: the view, or the problem of what it raised,
+    rendering included (a template that fails is a logged 500, not the framework's page)."""
     try:
-        view = make()
+        return render(request, make(), app.links)
     except Exception as exc:
-        view = problem_view(problem(exc, where or request.full_path))
-    return render(request, view, app.links)
+        view = problem_view(problem(exc, where or _where(request)))
+    try:
+        return render(request, view, app.links)
+    except Exception as exc:  # the error page itself failed: plain text, still no traceback
+        problem(exc, "rendering the error page")
+        return flask.Response(f"{view.data['error']}\n", view.status, view.headers,
+                              mimetype="text/plain")  # fmt: skip
 
 
 Handler = Callable[[flask.Request, "App"], flask.Response]
@@ -97,7 +126,7 @@ def page(fn: Callable[[Params, App], View]) -> Handler:
         def make() -> View:
             if request.method not in ("GET", "HEAD"):
                 raise NotAllowed(f"{request.method} is not allowed here; use GET", "GET, HEAD")
-            return fn(Params(request.args), app)
+            return fn(Params(query(request)), app)
 
         return respond(request, app, make)
 

@@ -11,7 +11,7 @@ from ..errors import Unavailable
 from ..links import Links
 from ..pipeline.results import DEFAULT_WINDOW, Filters, latest
 from .params import Params
-from .render import View, page
+from .render import PRIVATE, View, page
 
 if TYPE_CHECKING:
     from ..app import App
@@ -114,4 +114,6 @@ def results(q: Params, app: App) -> View:
     if filters.key and shown:
         data["image"] = _picture(shown, app)
     title = f"Results for {filters.key}" if filters.key else "Classification results"
-    return View("results.html", title, data, {"window_days": DEFAULT_WINDOW.days})
+    # Private: deployed, `results` shows what users uploaded; no shared cache may keep it.
+    return View("results.html", title, data, {"window_days": DEFAULT_WINDOW.days},
+                headers={"Cache-Control": PRIVATE})  # fmt: skip
