@@ -5,6 +5,9 @@ import functions_framework
 
 from oie.app import current
 from oie.pipeline.handlers import handle_event
+from oie.web.framework import HTTPException, http_error
+
+functions_framework.errorhandler(HTTPException)(http_error)
 
 
 @functions_framework.cloud_event
