@@ -64,18 +64,28 @@ class App:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._lock = threading.RLock()  # one client may be made from another
-        self._made: dict[str, Any] = {}
+        self._lock = threading.Lock()  # guards the two dicts
+        self._locks: dict[str, threading.Lock] = {}  # one per client: loading the model
+        self._made: dict[str, Any] = {}  # does not hold up the first query
 
     @property
     def links(self) -> Links:
         return Links.of(self.settings)
 
     def _once(self, name: str, make: Callable[[], T]) -> T:
+        """The client `name`, made exactly once however many threads ask for it first.
+        Clients are made from others (a runner from the warehouse), never from themselves."""
         with self._lock:
-            if name not in self._made:
-                self._made[name] = make()
-            made: T = self._made[name]
+            if name in self._made:
+                return self._made[name]
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            with self._lock:
+                if name in self._made:
+                    return self._made[name]
+            made = make()
+            with self._lock:
+                self._made[name] = made
             return made
 
     @property
