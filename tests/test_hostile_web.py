@@ -214,3 +214,21 @@ def test_concurrent_first_calls_make_each_client_once(demo_env: Path) -> None:
     for position in range(4):
         assert len({id(row[position]) for row in got}) == 1
     app.close()
+
+
+def test_the_local_home_is_private(tmp_path: Path, demo_db: Path) -> None:
+    home = tmp_path / "data"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)  # as an older version left it
+    shutil.copy(demo_db, home / "warehouse.duckdb")
+    app = App(Settings.from_env({"OIE_DATA_DIR": str(home)}))
+    assert app.explorer.catalog.classes  # the warehouse opened
+    stored = app.blobstore.put(
+        "uploads/x.jpg", b"\xff\xd8 private", metadata={"originalName": "me.jpg"}
+    )
+    app.close()
+    assert stored.name == "uploads/x.jpg"
+    for folder in (home, home / "bucket", home / "bucket-meta"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    # the DuckDB file and the uploaded bytes and metadata all lie inside them
+    assert (home / "bucket" / "uploads" / "x.jpg").read_bytes() == b"\xff\xd8 private"

@@ -8,9 +8,11 @@ what they use from it. Tests and the CLI build their own (`install`).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import settings as settings_mod
@@ -29,10 +31,22 @@ T = TypeVar("T")
 CLASSIFIERS = ("tflite", "vision")
 
 
+def private_folder(path: Path, ours: bool) -> Path:
+    """The local home's files are the user's alone: its folders are made 0700, so the DuckDB
+    file, the bucket and its metadata inside are unreadable to others whatever their own
+    modes. A folder that is `ours` (the data folder, the metadata beside the bucket) is
+    tightened to 0700 if it exists; a folder the user named is left as it is."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if ours and path.stat().st_uid == os.getuid():
+        path.chmod(0o700)
+    return path
+
+
 def make_warehouse(s: Settings) -> Warehouse:
     if s.warehouse == "duckdb":
         from .warehouse.duckdb_adapter import DuckDBWarehouse
 
+        private_folder(s.duckdb_file.parent, ours=s.duckdb_path is None)
         return DuckDBWarehouse(s.duckdb_file, memory_limit=s.duckdb_memory_limit)
     if s.warehouse == "bigquery":
         from .warehouse.bigquery_adapter import BigQueryWarehouse
@@ -55,7 +69,10 @@ def make_blobstore(s: Settings) -> BlobStore:
     if s.storage == "folder":
         from .storage.folder import FolderStore
 
-        return FolderStore(s.bucket_folder, s.bucket)
+        store = FolderStore(s.bucket_folder, s.bucket)
+        private_folder(store.root, ours=s.bucket_dir is None)
+        private_folder(store.meta, ours=True)
+        return store
     raise settings_mod.SettingError(f"OIE_STORAGE={s.storage!r}: expected 'folder' or 'gcs'")
 
 
