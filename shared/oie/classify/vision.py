@@ -36,11 +36,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from ..cloud import client_kwargs, is_local
 from ..errors import Busy, Unavailable
-from .images import DEFAULT_LIMITS, Limits, RejectedImage, _to_rgb, sniff
+from .images import DEFAULT_LIMITS, Limits, RejectedImage, load_rgb, sniff
 from .labels import Labels, Prediction
 
 MODEL = "cloud-vision"
@@ -172,16 +172,9 @@ def _failure(exc: Exception) -> Exception | None:
     return None
 
 
-def _shrink(data: bytes, side: int = SHRINK_SIDE) -> bytes:
+def _shrink(data: bytes, side: int = SHRINK_SIDE, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """A JPEG at most `side` pixels on its long side, upright, for uploads over the limit."""
-    try:
-        image: Image.Image = Image.open(io.BytesIO(data))
-        if image.format == "JPEG":
-            image.draft("RGB", (side, side))
-        image.load()
-        image = _to_rgb(ImageOps.exif_transpose(image))
-    except Exception as exc:  # truncated or corrupt data
-        raise RejectedImage(f"cannot decode image: {exc}") from exc
+    image = load_rgb(data, (side, side), limits)
     image.thumbnail((side, side), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90)
@@ -251,7 +244,7 @@ class VisionLabeler(Labels):
         if fmt not in SUPPORTED_FORMATS:
             raise RejectedImage(f"Cloud Vision does not accept {fmt} images")
         if len(data) > self.max_upload_bytes:
-            data = _shrink(data)
+            data = _shrink(data, limits=self.limits)
         return data
 
     def annotate(self, data: bytes, max_results: int | None = None) -> tuple[VisionLabel, ...]:
