@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import flask
 from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..errors import InputError, NotAllowed, TooLarge, Unavailable
 from ..storage import UPLOAD_PREFIX, BlobStore
@@ -20,27 +19,27 @@ if TYPE_CHECKING:
     from ..app import App
     from ..classify.labels import Labeler
 
-MAX_FILES = 32
-MAX_REQUEST_BYTES = 64 * 1024 * 1024
+# The limits of one upload request, enforced by werkzeug while the body is parsed, whether it
+# comes with a Content-Length or chunked (README's limits table copies these):
+MAX_FILES = 32  # files in one request; each is decoded in turn, so time, not memory
+MAX_REQUEST_BYTES = 64 * 1024 * 1024  # the body; werkzeug spools files over 500 KB to /tmp,
+# which is RAM when deployed (Cloud Run itself refuses HTTP/1 requests over 32 MiB)
+MAX_FIELDS = 8  # parts besides the files (min_confidence, top_k, ...)
+MAX_FORM_PARTS = MAX_FILES + MAX_FIELDS
+MAX_FIELD_BYTES = 256 * 1024  # one text field, held in memory; werkzeug applies it to its
+# 64 KiB read buffer too, so it must stay well above that
+# What is read and thrown away of a body over the limit, so the client, which sends the
+# whole body before it reads, sees the 413 rather than a reset connection. Beyond it the
+# connection is closed.
+DRAIN_BYTES = 512 * 1024 * 1024
 
 
 def thumbnail(data: bytes) -> str | None:
-    """A small JPEG data URL of an upload, for the page (uploads are never made public)."""
-    from PIL import Image, ImageOps
+    """A small JPEG data URL of an image, through the one image-opening path (Pillow is
+    imported on first use: results.py needs it only for bucket objects)."""
+    from ..classify import images
 
-    from ..classify.images import sniff
-
-    try:
-        sniff(data)  # the byte and pixel limits, from the header, before decoding
-        with Image.open(io.BytesIO(data)) as opened:
-            opened.draft("RGB", (320, 320))
-            image = ImageOps.exif_transpose(opened).convert("RGB")
-            image.thumbnail((320, 320))
-            out = io.BytesIO()
-            image.save(out, "JPEG", quality=80)
-    except Exception:
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+    return images.thumbnail(data)
 
 
 def store_upload(store: BlobStore, data: bytes, original_name: str) -> str:
@@ -79,17 +78,66 @@ def classify_uploads(app: App, labeler: Labeler, files: list[FileStorage], min_c
     return answers
 
 
-def _classify(request: flask.Request, app: App, function: str, labeler: Labeler) -> View:
-    q = Params(request.args.to_dict() | request.form.to_dict())
+def _finish_body(request: flask.Request) -> None:
+    """Read what is left of the body and drop it; of an oversized body at most DRAIN_BYTES.
+    functions-framework reads the whole body into memory after every handler
+    (`read_request`); it then finds this one consumed."""
+    try:
+        while request.stream.read(1 << 16):
+            pass
+    except RequestEntityTooLarge:  # past the limit: the rest is read raw, to be dropped
+        raw = request.environ["wsgi.input"]
+        left = DRAIN_BYTES
+        while left > 0 and (chunk := raw.read(min(left, 1 << 16))):
+            left -= len(chunk)
+    request._cached_data = b""  # what get_data() returns once the body was read
+
+
+def _too_large(request: flask.Request) -> str:
+    """Which of werkzeug's limits the request broke (its error does not say)."""
+    body = f"the request is larger than {MAX_REQUEST_BYTES:,} bytes"
+    if (request.content_length or 0) > MAX_REQUEST_BYTES:
+        return body
+    try:
+        exhausted = getattr(request.stream, "is_exhausted", False)
+    except RequestEntityTooLarge:
+        return body
+    if exhausted:
+        return body
+    return (f"the form has more than {MAX_FORM_PARTS} parts or a text field over "
+            f"{MAX_FIELD_BYTES:,} bytes: at most {MAX_FILES} files and {MAX_FIELDS} other "
+            "fields")  # fmt: skip
+
+
+def _parts(request: flask.Request) -> tuple[list[FileStorage], list[str], dict[str, str]]:
+    """The files sent as 'files', the text parts sent as 'files', the other fields."""
+    try:
+        files = request.files.getlist("files")
+        form = request.form
+    except RequestEntityTooLarge:
+        raise TooLarge("files", _too_large(request)) from None
+    return files, form.getlist("files"), {k: v for k, v in form.items() if k != "files"}
+
+
+def _classify(request: flask.Request, app: App, function: str,
+              make_labeler: Callable[[], Labeler]) -> View:  # fmt: skip
+    files, texts, fields = _parts(request)
+    q = Params(request.args.to_dict() | fields)
     min_confidence = q.number("min_confidence", 0.25, 0.0, 1.0)
     top_k = q.integer("top_k", 0, 0, 1000) or None
-    files = [f for f in request.files.getlist("files") if f.filename or f.content_length]
-    if not files:
+    if not files and not texts:
         raise InputError("files", "send one or more images as multipart form field 'files'")
-    if len(files) > MAX_FILES:
-        raise TooLarge("files", f"{len(files)} files in one request; at most {MAX_FILES}")
+    if len(files) + len(texts) > MAX_FILES:
+        raise TooLarge("files", f"{len(files) + len(texts)} files in one request; "
+                       f"at most {MAX_FILES}")  # fmt: skip
+    labeler = make_labeler()
     with_thumbnails = not wants_json(request)
     answers = classify_uploads(app, labeler, files, min_confidence, top_k, with_thumbnails)
+    answers += [
+        {"name": "(text field)", "ok": False,
+         "error": "a text field, not a file: send the image as a file (a part with a filename)"}
+        for _ in texts
+    ]  # fmt: skip
     data = {
         "function": function,
         "model": labeler.model,
@@ -102,24 +150,28 @@ def _classify(request: flask.Request, app: App, function: str, labeler: Labeler)
 
 def upload_page(request: flask.Request, app: App, function: str,
                 labeler: Callable[[], Labeler]) -> flask.Response:  # fmt: skip
-    """GET: the upload form. POST (multipart `files`): every file's classes, best first."""
-    if request.method == "GET":
-        form = {"function": function, "files": None}
-        return page(lambda q, app: View("image_classify.html", "Classify images", form))(
-            request, app
-        )
+    """GET: the upload form. POST (multipart `files`): every file's classes, best first.
 
-    def make() -> View:
-        if request.method != "POST":
-            raise NotAllowed("use POST with multipart form field 'files'", "GET, HEAD, POST")
-        # Checked from the Content-Length header, before reading: functions-framework
-        # reads the whole body after the handler, so a Flask size limit would fail there
-        # instead. A chunked request has no Content-Length and is not bounded here.
-        if (request.content_length or 0) > MAX_REQUEST_BYTES:
-            raise TooLarge("files", f"request is larger than {MAX_REQUEST_BYTES:,} bytes")
-        return _classify(request, app, function, labeler())
+    The body is bounded however it arrives (Content-Length or chunked) by werkzeug's limits,
+    set here before anything reads it, and always consumed before the answer."""
+    request.max_content_length = MAX_REQUEST_BYTES
+    request.max_form_parts = MAX_FORM_PARTS
+    request.max_form_memory_size = MAX_FIELD_BYTES
+    try:
+        if request.method == "GET":
+            form = {"function": function, "files": None}
+            return page(lambda q, app: View("image_classify.html", "Classify images", form))(
+                request, app
+            )
 
-    response = respond(request, app, make, function)
+        def make() -> View:
+            if request.method != "POST":
+                raise NotAllowed("use POST with multipart form field 'files'", "GET, HEAD, POST")
+            return _classify(request, app, function, labeler)
+
+        response = respond(request, app, make, function)
+    finally:
+        _finish_body(request)
     response.headers["Cache-Control"] = "no-store"
     return response
 
