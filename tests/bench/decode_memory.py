@@ -105,8 +105,9 @@ def main() -> None:
                                      capture_output=True, text=True, check=True)  # fmt: skip
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 per_px = r["peak_mb"] * 2**20 / (mp * 1e6)
-                print(f"| {kind} | {mp} | {path.stat().st_size / 2**20:.1f} | {call} | "
-                      f"{r['peak_mb']:.0f} | {per_px:.1f} | {r['s']:.2f} | {r['outcome']} |")  # fmt: skip
+                file_mb = path.stat().st_size / 2**20
+                print(f"| {kind} | {mp} | {file_mb:.1f} | {call} | {r['peak_mb']:.0f} | "
+                      f"{per_px:.1f} | {r['s']:.2f} | {r['outcome']} |")  # fmt: skip
             path.unlink()
 
 

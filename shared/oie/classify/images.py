@@ -106,7 +106,8 @@ def decode_cost(image: Image.Image, progressive: bool = False, full: int = 0) ->
     if progressive:  # full-size coefficients, whatever the draft
         return int(full * BYTES_PER_PIXEL["progressive"])
     alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-    key = "alpha" if alpha else "wide" if image.mode.startswith("I") or image.mode == "F" else "other"
+    wide = image.mode.startswith("I") or image.mode == "F"
+    key = "alpha" if alpha else "wide" if wide else "other"
     return int(width * height * BYTES_PER_PIXEL[key])
 
 
@@ -127,7 +128,9 @@ def open_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
             f"{', '.join(ALLOWED_FORMATS)}"
         ) from exc
     except Image.DecompressionBombError as exc:  # beyond even Pillow's limit
-        raise RejectedImage(f"image has too many pixels; the limit is {limits.max_pixels:,}") from exc
+        raise RejectedImage(
+            f"image has too many pixels; the limit is {limits.max_pixels:,}"
+        ) from exc
     except Exception as exc:  # corrupt headers raise many kinds of errors
         raise RejectedImage(f"unreadable image header: {exc}") from exc
     width, height = image.size
@@ -172,8 +175,9 @@ def _scale_to_8bit(image: Image.Image) -> Image.Image:
     anything larger (or negative) stretched from its extremes; float 0..1 times 255."""
     if image.mode.startswith("I;16"):
         image = image.convert("I")
-    lo, hi = image.getextrema()  # type: ignore[misc]
-    offset = -lo if lo < 0 else 0
+    extrema = image.getextrema()  # one band: (min, max)
+    lo, hi = float(extrema[0]), float(extrema[1])  # type: ignore[arg-type]
+    offset = -lo if lo < 0 else 0.0
     top = hi + offset
     if image.mode == "F" and lo >= 0 and hi <= 1.0:
         scale = 255.0
