@@ -41,10 +41,11 @@ from ..errors import OIEError
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 # Peak bytes per pixel while decoding, measured (tests/bench/decode_memory.py) and rounded up:
-# an RGBA PNG holds the image and its premultiplied copy (8.2), I;16 the 32-bit copy (6.3),
+# an RGBA PNG holds the image and its premultiplied copy (8.2), I;16 the 32-bit copy (6.3;
+# a 32-bit I TIFF 4.3),
 # RGB and palette images the 4-byte pixels and a conversion (4.2, 5.2), a progressive JPEG
 # its coefficients (3.1; a baseline JPEG is decoded at 1/8 scale, ~0).
-BYTES_PER_PIXEL = {"alpha": 8.5, "wide": 9.5, "other": 5.5, "progressive": 3.5}
+BYTES_PER_PIXEL = {"alpha": 8.5, "wide": 7.0, "other": 5.5, "progressive": 3.5}
 DECODE_BUDGET = int(MAX_PIXELS * BYTES_PER_PIXEL["alpha"])  # 340 MB: one worst case at the limit
 MIN_SIDE = 8
 ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP", "TIFF")
