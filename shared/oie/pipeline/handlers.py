@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import problem
-from ..logs import log
-from .events import from_cloudevent
+from .events import ClassifyRequest, dropped, from_cloudevent
 from .runner import current_generation
 
 if TYPE_CHECKING:
@@ -14,8 +13,10 @@ if TYPE_CHECKING:
 
 
 def handle_event(event: Any, classifier: str, app: App) -> str:
-    """Returns the outcome. An event that can never succeed (a 4xx) is logged and
-    acknowledged; anything else raises, so the platform delivers the event again."""
+    """Returns the outcome. An event that can never succeed (a 4xx) is logged once, as
+    "event dropped: why", and acknowledged; anything else raises, so the platform delivers
+    the event again."""
+    request: ClassifyRequest | None = None
     try:
         request = current_generation(from_cloudevent(event), app.blobstore)
         return app.runner(classifier).handle(request)
@@ -23,6 +24,6 @@ def handle_event(event: Any, classifier: str, app: App) -> str:
         answer = problem(exc, f"{classifier} event {event['id']}")
         if answer.status >= 500:
             raise
-        log("WARNING", f"event dropped: {answer.message}", event_id=event["id"],
-            classifier=classifier)  # fmt: skip
+        dropped(answer.message, key=request.key if request else "", event_id=event["id"],
+                classifier=classifier, status=answer.status)  # fmt: skip
         return "bad-event"
