@@ -40,7 +40,11 @@ def event(kind: str, data: dict[str, Any], event_id: str = "e-1", age: timedelta
     return CloudEvent({"type": kind, "source": source, "id": event_id, "time": when}, data)
 
 
-def finalized(name: str, generation: str = "1", **kw: Any) -> CloudEvent:
+def finalized(name: str, generation: str | None = None, **kw: Any) -> CloudEvent:
+    """A finalize event of `name`, at its current generation unless one is given."""
+    if generation is None:
+        found = current().blobstore.stat(name)
+        generation = found.generation if found else "1"
     return event(STORAGE_FINALIZED, {"bucket": BUCKET, "name": name, "generation": generation,
                                      "contentType": "image/jpeg", "size": "10"}, **kw)  # fmt: skip
 
@@ -74,7 +78,7 @@ def test_storage_event_appends_one_row(fn: Client, photo: str) -> None:
         assert send(fn, finalized(photo), binary) in (200, 204)
     [row] = rows()
     assert row["status"] == "ok" and row["error"] is None
-    assert row["request_key"] == f"{BUCKET}/{photo}#1"
+    assert row["request_key"] == f"{BUCKET}/{photo}#{current().blobstore.stat(photo).generation}"
     assert row["source_uri"] == f"gs://{BUCKET}/{photo}"
     assert row["classifier"] == "tflite" and row["model"] == "mobilenet_v2_1.0_224_quant"
     assert row["labels"][0]["label"] == "macaw" and row["labels"][0]["score"] > 0.9
@@ -82,12 +86,13 @@ def test_storage_event_appends_one_row(fn: Client, photo: str) -> None:
 
 
 def test_pubsub_notification_and_request_share_the_key(fn: Client, photo: str) -> None:
+    gen = current().blobstore.stat(photo).generation
     notification = {"eventType": "OBJECT_FINALIZE", "bucketId": BUCKET, "objectId": photo,
-                    "objectGeneration": "7", "payloadFormat": "JSON_API_V1"}  # fmt: skip
+                    "objectGeneration": gen, "payloadFormat": "JSON_API_V1"}  # fmt: skip
     assert send(fn, published(b"{}", notification, event_id="n")) in (200, 204)
-    request = json.dumps({"uri": f"gs://{BUCKET}/{photo}", "generation": "7"}).encode()
+    request = json.dumps({"uri": f"gs://{BUCKET}/{photo}", "generation": gen}).encode()
     assert send(fn, published(request, event_id="r")) in (200, 204)
-    assert [(r["request_key"], r["event_id"]) for r in rows()] == [(f"{BUCKET}/{photo}#7", "n")]
+    assert [(r["request_key"], r["event_id"]) for r in rows()] == [(f"{BUCKET}/{photo}#{gen}", "n")]
 
 
 def test_not_an_image_is_a_rejected_row(fn: Client) -> None:
@@ -108,7 +113,7 @@ def test_not_an_image_is_a_rejected_row(fn: Client) -> None:
         published(b"[1, 2]"),
         published(b"{}", {"eventType": "OBJECT_DELETE", "bucketId": BUCKET, "objectId": "x"}),
         event("google.cloud.storage.object.v1.deleted", {"bucket": BUCKET, "name": "x"}),
-        finalized("drop/old.jpg", age=timedelta(days=2)),
+        finalized("drop/old.jpg", "1", age=timedelta(days=2)),
     ],
 )
 def test_bad_and_stale_events_are_acknowledged_without_rows(fn: Client, ce: CloudEvent) -> None:
@@ -178,10 +183,11 @@ def test_results_page(fn: Client, host_app, assets: Path) -> None:  # type: igno
     page1 = get("limit=3")
     page2 = web.get(page1["next"] + "&format=json").get_json()
     assert len(page1["results"]) == 3 and len(page2["results"]) == 1
-    one = get(f"key={BUCKET}/drop/parrot.jpg%231")
+    parrot = f"key={BUCKET}/drop/parrot.jpg%23{store.stat('drop/parrot.jpg').generation}"
+    one = get(parrot)
     assert [r["classifier"] for r in one["results"]] == ["tflite"]
     assert one["image"].startswith("data:image/jpeg;base64,")
-    html = web.get(f"/results?key={BUCKET}/drop/parrot.jpg%231").get_data(as_text=True)
+    html = web.get(f"/results?{parrot}").get_data(as_text=True)
     assert "macaw" in html and "data:image/jpeg;base64," in html
     for query, param in [("classifier=x", "classifier"), ("since=yesterday", "since"),
                          ("min_score=2", "min_score"), ("limit=0", "limit")]:  # fmt: skip

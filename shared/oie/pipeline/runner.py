@@ -16,14 +16,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..classify.images import RejectedImage
+from ..classify.images import MAX_BYTES, RejectedImage
 from ..classify.labels import Labeler
-from ..errors import Gone
+from ..errors import Gone, TooLarge
 from ..logs import log
 from ..storage import BlobStore
 from ..tables import CLASSIFICATIONS, spec
 from ..warehouse import Warehouse
-from .events import ClassifyRequest, for_object
+from .events import ClassifyRequest, dropped, for_object
 
 TABLE = CLASSIFICATIONS
 MAX_EVENT_AGE = timedelta(hours=24)
@@ -42,24 +42,30 @@ class ObjectGone(Gone, LookupError):
 Fetch = Callable[[ClassifyRequest], bytes]
 
 
-def fetch_url(url: str, timeout: float = 20.0) -> bytes:
+def fetch_url(url: str, timeout: float = 20.0, max_bytes: int = MAX_BYTES) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.read()
+            data: bytes = response.read(max_bytes + 1)
     except urllib.error.HTTPError as exc:
         if exc.code in (403, 404, 410):
             raise ObjectGone(f"{url}: HTTP {exc.code}") from exc
         raise
+    if len(data) > max_bytes:
+        raise TooLarge(None, f"{url} is over the limit of {max_bytes:,} bytes")
+    return data
 
 
 def fetch(request: ClassifyRequest, store: BlobStore, image_url: Callable[[str], str]) -> bytes:
-    """The bytes to classify: the bucket's object, or the Open Images photo."""
+    """The bytes to classify: the bucket's object at the request's generation, or the Open
+    Images photo; at most the image limit, refused before more is downloaded. An object now
+    at another generation raises NotThatGeneration (a 4xx: the event is dropped, not a row;
+    the newer generation has an event of its own)."""
     if request.image_id:
         return fetch_url(image_url(request.image_id))
     if request.bucket != store.bucket:
         raise ObjectGone(f"bucket {request.bucket!r} is not this stack's {store.bucket!r}")
     try:
-        return store.get(request.object)
+        return store.get(request.object, request.generation, max_bytes=MAX_BYTES)
     except FileNotFoundError as exc:
         raise ObjectGone(f"{request.source_uri} no longer exists") from exc
 
@@ -109,7 +115,8 @@ class Runner:
         fields = {"event_id": request.event_id, "key": request.key, "classifier": self.classifier}
         now = self._clock()
         if request.event_time and now - request.event_time > MAX_EVENT_AGE:
-            log("WARNING", "event too old, dropped", **fields, event_time=request.event_time)
+            hours = MAX_EVENT_AGE.total_seconds() / 3600
+            dropped(f"the event is older than {hours:g} h", **fields, event_time=request.event_time)
             return "stale"
         labeler = self._labeler()
         key = (request.key, labeler.model)
@@ -137,7 +144,7 @@ class Runner:
                 found = labeler.classify(self._fetch(request), STORED_MIN_SCORE, STORED_TOP_K)
                 labels = [{"label": p.label, "score": p.score, "mid": getattr(p, "mid", None)}
                           for p in found]  # fmt: skip
-            except (RejectedImage, ObjectGone) as exc:
+            except (RejectedImage, TooLarge, ObjectGone) as exc:
                 error = str(exc)
             status = "rejected" if error else "ok"
             row = {

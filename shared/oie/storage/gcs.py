@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from . import StoredObject
+from . import NotThatGeneration, ObjectTooLarge, StoredObject
 
 
 class GCSStore:
@@ -46,13 +46,26 @@ class GCSStore:
                                 dict(metadata or {}))  # fmt: skip
         return self._stored(blob)
 
-    def get(self, name: str) -> bytes:
+    def get(self, name: str, generation: str = "", max_bytes: int | None = None) -> bytes:
         from google.api_core.exceptions import NotFound
 
+        uri = f"gs://{self.bucket}/{name}"
+        blob = self._bucket().blob(name, generation=int(generation) if generation else None)
         try:
-            return self._bucket().blob(name).download_as_bytes()
+            if max_bytes is not None:
+                blob.reload()  # the size of that generation, before any byte is downloaded
+                if (blob.size or 0) > max_bytes:
+                    raise ObjectTooLarge(uri, max_bytes, blob.size)
+            # `end` is inclusive: at most max_bytes + 1 bytes, whatever happened since the stat
+            data: bytes = blob.download_as_bytes(end=max_bytes)
         except NotFound as exc:
-            raise FileNotFoundError(f"gs://{self.bucket}/{name}") from exc
+            if generation and self.stat(name) is not None:
+                raise NotThatGeneration(f"{uri} is at another generation than #{generation}"
+                                        ) from exc  # fmt: skip
+            raise FileNotFoundError(uri) from exc
+        if max_bytes is not None and len(data) > max_bytes:
+            raise ObjectTooLarge(uri, max_bytes)
+        return data
 
     def stat(self, name: str) -> StoredObject | None:
         blob = self._bucket().get_blob(name)

@@ -61,13 +61,14 @@ def _picture(key_rows: list[dict[str, Any]], app: App) -> str | None:
     first = key_rows[0]
     if first["image_id"]:
         return app.links.image(first["image_id"])
+    from ..classify.images import MAX_BYTES
     from .uploads import thumbnail
 
     store = app.blobstore
     if first["source_uri"].startswith(f"gs://{store.bucket}/"):
-        try:
-            return thumbnail(store.get(first["object"]))
-        except (FileNotFoundError, ValueError):
+        try:  # no more than the classifier would read: a huge object is refused unread
+            return thumbnail(store.get(first["object"], max_bytes=MAX_BYTES))
+        except (FileNotFoundError, ValueError):  # gone, too large (413), a name it can't hold
             return None
     return None
 
