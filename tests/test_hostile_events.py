@@ -79,7 +79,7 @@ HOSTILE: dict[str, CloudEvent] = {
     "name missing": ce(STORAGE_FINALIZED, {"bucket": BUCKET, "generation": "1"}),
     "bucket missing": ce(STORAGE_FINALIZED, {"name": "drop/x.jpg", "generation": "1"}),
     "bucket a number": storage(bucket=7),
-    "bucket not a bucket name": storage(bucket="Not A Bucket!"),
+    "bucket not a bucket name": storage(bucket="a/b\n"),
     "generation letters": storage(generation="abc"),
     "generation negative": storage(generation="-1"),
     "generation zero": storage(generation="0"),

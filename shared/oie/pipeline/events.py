@@ -25,9 +25,10 @@ __all__ = ["BadEvent", "ClassifyRequest", "dropped", "for_image_id", "for_object
 STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 GS_URI = re.compile(r"gs://([^/]+)/(.+)", re.DOTALL)
-# Cloud Storage's rules: https://cloud.google.com/storage/docs/buckets#naming and
-# https://cloud.google.com/storage/docs/objects#naming
-BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+# Object names by Cloud Storage's rules (https://cloud.google.com/storage/docs/objects#naming);
+# buckets loosely, as one that is not this stack's is a `rejected` row, whatever its name:
+# only what would make the key `bucket/name#generation` ambiguous, or the log unreadable.
+BUCKET_NAME = re.compile(r"[^/#\x00-\x1f\x7f]{1,222}")
 MAX_NAME_BYTES = 1024
 GENERATION = re.compile(r"0*[0-9]{1,19}")  # an int64, as the JSON API writes it (a string)
 
