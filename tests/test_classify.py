@@ -167,7 +167,7 @@ def test_upload_mixed_batch(upload_client: Client, photos: Path, demo_env: Path)
     good = [("parrot.jpg", "macaw"), ("hot_dog.jpg", "hotdog"), ("chelsea.png", "cat")]
     files = [((photos / n).read_bytes(), n) for n, _ in good]
     files += [(data, name) for name, (data, _r) in bad_files(photos).items()]
-    big = png_bytes(Image.new("RGB", (64, 64))) + b"\0" * (30 * 1024 * 1024)
+    big = png_bytes(Image.new("RGB", (64, 64))) + b"\0" * (21 * 1024 * 1024)
     files.append((big, "huge.png"))
     response = post(upload_client, files, min_confidence="0.3")
     assert response.status_code == 200

@@ -98,7 +98,7 @@ def eps() -> bytes:
 
 
 def test_a_chunked_body_over_the_limit_is_a_413(server: int) -> None:
-    size = MAX_REQUEST_BYTES + 6 * 2**20  # 70 MB, no Content-Length
+    size = MAX_REQUEST_BYTES + 6 * 2**20  # over the limit, no Content-Length
     status, answer = post(server, [part("min_confidence", b"0.3")], chunked=True, pad=size)
     assert status == 413
     assert f"larger than {MAX_REQUEST_BYTES:,} bytes" in answer["error"]
@@ -137,15 +137,22 @@ def test_a_long_text_field_is_a_413(server: int) -> None:
 
 def test_every_part_under_files_is_answered(server: int, assets: Path) -> None:
     owl = (assets / "images" / "owl.jpg").read_bytes()
-    parts = [part("files", owl, ""), part("files", b"", ""), part("files", owl, "owl.jpg"),
-             part("files", b"just text")]  # fmt: skip
+    parts = [part("files", owl, ""), part("files", b"", "empty.jpg"), part("files", owl, "owl.jpg"),
+             part("files", b"just text"), part("files", b"", "")]  # fmt: skip
     status, answer = post(server, parts)
     assert status == 200
     files = answer["files"]
-    assert [f["name"] for f in files] == ["(no name)", "(no name)", "owl.jpg", "(text field)"]
+    # the last part is what a browser sends when no file was chosen: not a file at all
+    assert [f["name"] for f in files] == ["(no name)", "empty.jpg", "owl.jpg", "(text field)"]
     assert files[0]["ok"] and files[2]["ok"]
     assert not files[1]["ok"] and files[1]["error"] == "empty file"
     assert not files[3]["ok"] and "not a file" in files[3]["error"]
+
+
+def test_a_form_sent_with_no_file_chosen_is_a_400(server: int) -> None:
+    status, answer = post(server, [part("files", b"", ""), part("min_confidence", b"0.5")])
+    assert status == 400 and answer["param"] == "files"
+    assert "send one or more images" in answer["error"]
 
 
 def test_formats_outside_the_allow_list_are_refused_by_name(server: int) -> None:

@@ -12,8 +12,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..errors import InputError, NotAllowed, TooLarge, Unavailable
 from ..storage import UPLOAD_PREFIX, BlobStore
-from .params import Params
-from .render import View, page, respond, wants_json
+from .params import Params, query
+from .render import PRIVATE, View, page, respond, wants_json
 
 if TYPE_CHECKING:
     from ..app import App
@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 # The limits of one upload request, enforced by werkzeug while the body is parsed, whether it
 # comes with a Content-Length or chunked (README's limits table copies these):
 MAX_FILES = 32  # files in one request; each is decoded in turn, so time, not memory
-MAX_REQUEST_BYTES = 64 * 1024 * 1024  # the body; werkzeug spools files over 500 KB to /tmp,
-# which is RAM when deployed (Cloud Run itself refuses HTTP/1 requests over 32 MiB)
+# The body: Cloud Run refuses HTTP/1 requests over 32 MiB, so locally too. werkzeug spools
+# files over 500 KB to /tmp, which is RAM when deployed.
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
 MAX_FIELDS = 8  # parts besides the files (min_confidence, top_k, ...)
 MAX_FORM_PARTS = MAX_FILES + MAX_FIELDS
 MAX_FIELD_BYTES = 256 * 1024  # one text field, held in memory; werkzeug applies it to its
@@ -119,10 +120,17 @@ def _parts(request: flask.Request) -> tuple[list[FileStorage], list[str], dict[s
     return files, form.getlist("files"), {k: v for k, v in form.items() if k != "files"}
 
 
+def _empty(upload: FileStorage) -> bool:
+    empty = not upload.stream.read(1)
+    upload.stream.seek(0)
+    return empty
+
+
 def _classify(request: flask.Request, app: App, function: str,
               make_labeler: Callable[[], Labeler]) -> View:  # fmt: skip
     files, texts, fields = _parts(request)
-    q = Params(request.args.to_dict() | fields)
+    files = [f for f in files if f.filename or not _empty(f)]  # a browser's "no file chosen"
+    q = Params(query(request).to_dict() | fields)
     min_confidence = q.number("min_confidence", 0.25, 0.0, 1.0)
     top_k = q.integer("top_k", 0, 0, 1000) or None
     if not files and not texts:
@@ -172,7 +180,7 @@ def upload_page(request: flask.Request, app: App, function: str,
         response = respond(request, app, make, function)
     finally:
         _finish_body(request)
-    response.headers["Cache-Control"] = "no-store"
+    response.headers["Cache-Control"] = PRIVATE
     return response
 
 
