@@ -148,3 +148,24 @@ def test_a_folder_without_an_entry_is_refused(with_hello: Path, tmp_path: Path) 
     done = deploy(with_hello, tmp_path, "--dry-run")
     assert done.returncode == 2 and "functions/hello/ has a main.py" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# The sizing written at the top of functions.toml, recomputed from the limits it names.
+BASELINE_MB = 150
+DECODERS = {"classify_tflite": "event", "classify_vision": "event", "results": "event",
+            "image_classify": "upload", "label_detection": "upload"}  # fmt: skip
+
+
+def test_every_function_that_decodes_images_fits_its_memory() -> None:
+    from oie.classify.images import DECODE_BUDGET, MAX_BYTES
+    from oie.web.uploads import MAX_REQUEST_BYTES
+
+    mb = 1_000_000
+    held = {"event": MAX_BYTES / mb, "upload": (MAX_REQUEST_BYTES + MAX_BYTES) / mb}
+    for f in manifest.load(ROOT / "functions"):
+        if f.name not in DECODERS:
+            continue
+        number, unit = int(f.memory[:-2]), f.memory[-2:]
+        memory_mb = number * {"Mi": 1.048576, "Gi": 1073.741824}[unit]
+        need = BASELINE_MB + f.concurrency * held[DECODERS[f.name]] + DECODE_BUDGET / mb
+        assert need <= 0.8 * memory_mb, (f.name, need, memory_mb)
