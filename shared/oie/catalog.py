@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Generic, TypeVar
 
+from .patterns import Like
 from .warehouse import Warehouse
+
+T = TypeVar("T")
+LIKE_CACHE_BUDGET = 1_000_000  # matches held by a catalog's pattern caches (~8 MB)
 
 # Both small tables in one statement (one job on BigQuery): a row with a Relation is a
 # relation type, any other a class.
@@ -35,38 +40,41 @@ class RelationInfo:
     num_images: int
 
 
-def like_to_regex(pattern: str) -> re.Pattern[str]:
-    """SQL LIKE, case-insensitive: `%` any run, `_` one character, backslash escapes."""
-    out, escaped = [], False
-    for ch in pattern:
-        if escaped:
-            out.append(re.escape(ch))
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == "%":
-            out.append(".*")
-        elif ch == "_":
-            out.append(".")
-        else:
-            out.append(re.escape(ch))
-    if escaped:
-        out.append(re.escape("\\"))
-    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
+class Results(Generic[T]):
+    """A bounded, thread-safe LRU of pattern to matches, sized by the matches it holds.
 
+    A pattern such as `_%` matches every class; bounding entries alone would let a few
+    thousand such patterns hold millions of references.
+    """
 
-def matches_everything(pattern: str) -> bool:
-    return pattern != "" and set(pattern) == {"%"}
+    def __init__(self, budget: int = LIKE_CACHE_BUDGET):
+        self._budget, self._held = budget, 0
+        self._items: OrderedDict[str, tuple[T, ...]] = OrderedDict()
+        self._lock = threading.Lock()
 
-
-LIKE_CACHE_SIZE = 4096
+    def get(self, key: str, compute: Callable[[], Iterable[T]]) -> tuple[T, ...]:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        found = tuple(compute())  # outside the lock: two first callers both compute, once each
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = found
+                self._held += len(found) + 1
+                while self._held > self._budget and len(self._items) > 1:
+                    _, dropped = self._items.popitem(last=False)
+                    self._held -= len(dropped) + 1
+        return found
 
 
 @dataclass(frozen=True)
 class Catalog:
     classes: tuple[ClassInfo, ...]
     relations: tuple[RelationInfo, ...]
-    _like: dict[str, list[int]] = field(default_factory=dict, compare=False, repr=False)
+    _like: Results[int] = field(default_factory=Results, compare=False, repr=False)
+    _relations_like: Results[str] = field(default_factory=Results, compare=False, repr=False)
 
     @cached_property
     def by_label(self) -> dict[str, ClassInfo]:
@@ -105,20 +113,19 @@ class Catalog:
         hits = [c for c in self.classes if needle in c.description.lower() and c.num_images]
         return sorted(hits, key=lambda c: (-c.num_images, c.description))[:n]
 
-    def label_ids_like(self, pattern: str) -> list[int]:
-        """Classes whose name matches a LIKE pattern (cached: a regex over 20k names is ms)."""
-        found = self._like.get(pattern)
-        if found is None:
-            regex = like_to_regex(pattern)
-            found = sorted(c.label_id for c in self.classes if regex.fullmatch(c.description))
-            if len(self._like) >= LIKE_CACHE_SIZE:
-                self._like.clear()
-            self._like[pattern] = found
-        return found
+    def label_ids_like(self, pattern: str) -> tuple[int, ...]:
+        """Ids of the classes whose name matches a LIKE pattern, in order (cached)."""
+        match = Like.of(pattern)
+        return self._like.get(
+            pattern, lambda: sorted(c.label_id for c in self.classes if match(c.description))
+        )
 
-    def relations_like(self, pattern: str) -> list[str]:
-        regex = like_to_regex(pattern)
-        return [r.relation for r in self.relations if regex.fullmatch(r.relation)]
+    def relations_like(self, pattern: str) -> tuple[str, ...]:
+        """Relation types matching a LIKE pattern, in order (cached)."""
+        match = Like.of(pattern)
+        return self._relations_like.get(
+            pattern, lambda: (r.relation for r in self.relations if match(r.relation))
+        )
 
 
 def load_catalog(warehouse: Warehouse) -> Catalog:

@@ -17,10 +17,10 @@ from .catalog import (
     ClassInfo,
     RelationInfo,
     load_catalog,
-    matches_everything,
     sum_images,
 )
 from .keys import MAX_KEY, MIN_KEY, image_id, image_key
+from .patterns import Like
 from .warehouse import Array, Element, Param, Warehouse, ints
 
 SLICE_ROWS = 20_000  # label rows the first slice of image_search_multiple aims to read
@@ -413,7 +413,11 @@ class Explorer:
         limit: int = 10,
         offset: int = 0,
     ) -> RelationPage:
-        """Relations whose parts match SQL LIKE patterns (`%`, `_`), case-insensitively."""
+        """Relations whose parts match SQL LIKE patterns (`%`, `_`), case-insensitively.
+
+        Patterns are matched against the catalog in memory (`oie.patterns`); the warehouse
+        only sees the ids and relation names they matched.
+        """
         catalog = self.catalog
         params: dict[str, Param] = {"n": limit + 1, "offset": offset}
         unmatched = []
@@ -423,7 +427,7 @@ class Explorer:
             ("any2", "labels2", class2, catalog.label_ids_like, "INT64"),
         )
         for any_name, list_name, pattern, resolve, element in parts:
-            everything = pattern == "" or matches_everything(pattern)
+            everything = pattern == "" or Like.of(pattern).everything
             values = () if everything else tuple(resolve(pattern))
             if not everything and not values:
                 unmatched.append(pattern)
