@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Generic, TypeVar
 
+from .logs import log
 from .patterns import Like
 from .warehouse import Warehouse
 
@@ -142,29 +143,88 @@ def load_catalog(warehouse: Warehouse) -> Catalog:
     return Catalog(tuple(classes), tuple(relations))
 
 
+@dataclass
+class _Load:
+    """One load in flight: those who need its outcome wait on `done`."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    value: Catalog | None = None
+    error: BaseException | None = None
+
+
 class CachedCatalog:
-    """Loads the catalog on first use and again after `ttl` seconds; thread-safe."""
+    """The catalog, loaded on first use and refreshed once `ttl` seconds old; thread-safe.
+
+    The first load is the only one anybody waits for: every caller then waits for that one
+    load. Later, the first caller to see the catalog old refreshes it while the others keep
+    the one they have. A refresh that fails keeps the old catalog, is logged, and is tried
+    again after `retry_s` (doubling up to `ttl`), not on every request.
+    """
 
     def __init__(
         self,
         loader: Callable[[], Catalog],
         ttl: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        retry_s: float = 5.0,
     ):
-        self._loader, self._ttl, self._clock = loader, ttl, clock
-        self._lock = threading.Lock()
+        self._loader, self._ttl, self._clock, self._retry_s = loader, ttl, clock, retry_s
+        self._lock = threading.Lock()  # held for bookkeeping only, never during a load
         self._value: Catalog | None = None
         self._loaded_at = 0.0
+        self._load: _Load | None = None
+        self._failures = 0  # refreshes failed in a row
+        self._retry_at = 0.0
 
     def get(self) -> Catalog:
         with self._lock:
             now = self._clock()
-            if self._value is None or now - self._loaded_at > self._ttl:
-                self._value = self._loader()
-                self._loaded_at = now
-            return self._value
+            stale = self._value
+            if stale is not None and (
+                now - self._loaded_at <= self._ttl or self._load is not None or now < self._retry_at
+            ):
+                return stale
+            load, mine = self._load, self._load is None
+            if load is None:
+                load = self._load = _Load()
+        if not mine:  # only when there is nothing stale to give
+            load.done.wait()
+            if load.error is not None:
+                raise load.error
+            assert load.value is not None
+            return load.value
+        return self._run(load, stale)
+
+    def _run(self, load: _Load, stale: Catalog | None) -> Catalog:
+        try:
+            value = self._loader()
+        except BaseException as exc:
+            keep = stale is not None and isinstance(exc, Exception)
+            with self._lock:
+                self._load = None
+                if keep:
+                    self._failures += 1
+                    backoff = min(self._retry_s * 2 ** (self._failures - 1),
+                                  max(self._ttl, self._retry_s))  # fmt: skip
+                    self._retry_at = self._clock() + backoff
+            load.error = exc
+            load.done.set()
+            if not keep:
+                raise
+            log("WARNING", "the catalog could not be refreshed; the old one is kept",
+                error=f"{type(exc).__name__}: {exc}", retry_in_s=round(backoff, 1),
+                age_s=round(self._clock() - self._loaded_at))  # fmt: skip
+            assert stale is not None
+            return stale
+        with self._lock:
+            self._value, self._loaded_at = value, self._clock()
+            self._load, self._failures, self._retry_at = None, 0, 0.0
+        load.value = value
+        load.done.set()
+        return value
 
     def invalidate(self) -> None:
+        """Forget the catalog: the next caller loads it again, and the others wait."""
         with self._lock:
             self._value = None
 
