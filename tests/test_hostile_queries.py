@@ -7,19 +7,27 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+import duckdb
 import pytest
 from werkzeug.test import Client
 
 from oie.catalog import CachedCatalog, Catalog, ClassInfo
+from oie.errors import problem
+from oie.warehouse import QueryTimeout
+from oie.warehouse.duckdb_adapter import DuckDBWarehouse
 from tests.conftest import fresh_app
 from tests.support.servers import free_port, running
 
 OIE = Path(sys.executable).parent / "oie"
 PROMPT = 2.0  # seconds: generous, a backtracking matcher takes minutes on these
+# Every (row, number) pair is checked and none passes: seconds of CPU per million rows.
+SLOW = """SELECT COUNT(*) AS n FROM range(100000000) AS a, range(1000) AS b
+WHERE (a.range + b.range) % 1000003 = -1"""
 HOSTILE = ["%" * 20 + "!", "%" * 100 + "!", "_%" * 50, "%_" * 60 + "!", "%a" * 70 + "%!"]
 
 
@@ -55,6 +63,79 @@ def test_hostile_patterns_answer_promptly_on_oie_serve(demo_env: Path) -> None:
             assert body["relations"] == [] and len(body["unmatched_patterns"]) == 1, url
         status, body, took = get(f"{base}/relation_search?class1={quote('%an')}&format=json")
         assert status == 200 and body["relations"] and took < PROMPT
+
+
+# -- the time limit on warehouse queries ----------------------------------------------
+
+
+@pytest.fixture
+def limited(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb", timeout_s=1.0)
+    yield wh
+    wh.close()
+
+
+def test_a_slow_query_is_stopped_at_the_limit(limited: DuckDBWarehouse) -> None:
+    started = time.monotonic()
+    with pytest.raises(QueryTimeout) as caught:
+        limited.query(SLOW)
+    took = time.monotonic() - started
+    assert 1.0 <= took < 2.0, took
+    answer = problem(caught.value, "test")
+    assert answer.status == 503 and answer.retry_after
+    assert answer.message == "Not available: the query took longer than 1 s and was stopped"
+    assert limited.query("SELECT 1 AS one") == [{"one": 1}]  # the same cursor, still usable
+
+
+def test_the_limit_stops_only_the_slow_query(limited: DuckDBWarehouse) -> None:
+    """Threads share one connection through cursors: the others' queries go on."""
+    slow: list[BaseException] = []
+
+    def run_slow() -> None:
+        try:
+            limited.query(SLOW)
+        except QueryTimeout as exc:
+            slow.append(exc)
+
+    thread = threading.Thread(target=run_slow)
+    thread.start()
+    answered = 0
+    deadline = time.monotonic() + 1.5  # past the slow query's limit
+    while time.monotonic() < deadline:
+        rows = limited.query("SELECT SUM(range) AS s FROM range(200000)")
+        assert rows == [{"s": 199999 * 200000 // 2}]
+        answered += 1
+    thread.join(5)
+    assert len(slow) == 1 and answered > 10
+
+
+def test_no_limit_when_none_is_set(tmp_path: Path) -> None:
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+    assert wh.query("SELECT COUNT(*) AS n FROM range(30000000) AS a, range(3) AS b") == [
+        {"n": 90_000_000}
+    ]
+    wh.close()
+
+
+def test_a_slow_page_is_a_503_and_the_server_goes_on(
+    demo_env: Path, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relations table made slow: its page stops at OIE_QUERY_TIMEOUT_S, others answer."""
+    with duckdb.connect(str(demo_env)) as con:
+        con.execute("ALTER TABLE relations_by_image RENAME TO relations_fast")
+        con.execute(
+            "CREATE VIEW relations_by_image AS SELECT r.* FROM relations_fast AS r,"
+            " range(100000000) AS t WHERE (t.range + r.ImageKey) % 1000003 = -1"
+        )
+    monkeypatch.setenv("OIE_QUERY_TIMEOUT_S", "1")
+    fresh_app()
+    started = time.monotonic()
+    page = client.get("/relation_search?relation=plays&format=json")
+    took = time.monotonic() - started
+    assert page.status_code == 503 and page.headers["Retry-After"]
+    assert "took longer than 1 s" in page.get_json()["error"], page.get_json()
+    assert took < 2.5, took
+    assert client.get("/classes?format=json").status_code == 200
 
 
 # -- the catalog: one load, stale kept ------------------------------------------------

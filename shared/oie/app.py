@@ -47,7 +47,8 @@ def make_warehouse(s: Settings) -> Warehouse:
         from .warehouse.duckdb_adapter import DuckDBWarehouse
 
         private_folder(s.duckdb_file.parent, ours=s.duckdb_path is None)
-        return DuckDBWarehouse(s.duckdb_file, memory_limit=s.duckdb_memory_limit)
+        return DuckDBWarehouse(s.duckdb_file, memory_limit=s.duckdb_memory_limit,
+                               timeout_s=s.query_timeout_s or None)  # fmt: skip
     if s.warehouse == "bigquery":
         from .warehouse.bigquery_adapter import BigQueryWarehouse
 

@@ -32,6 +32,9 @@ class Settings:
     warehouse: str = "duckdb"  # duckdb | bigquery
     duckdb_path: Path | None = None
     duckdb_memory_limit: str = "1GB"
+    # A DuckDB statement running longer is stopped (503); pages take milliseconds at full
+    # scale (BENCHMARKS.md). 0 = no limit. BigQuery's counterpart is bq_timeout_s.
+    query_timeout_s: float = 5.0
     project: str = ""  # GOOGLE_CLOUD_PROJECT: the project of Cloud Storage and Pub/Sub
     bq_project: str = ""  # BigQuery's project, when not `project`
     bq_dataset: str = "openimages"
@@ -107,6 +110,7 @@ class Settings:
             warehouse=get("OIE_WAREHOUSE", "duckdb").lower(),
             duckdb_path=path("OIE_DUCKDB_PATH"),
             duckdb_memory_limit=get("OIE_DUCKDB_MEMORY_LIMIT", "1GB"),
+            query_timeout_s=number(float, "OIE_QUERY_TIMEOUT_S", 5.0),
             project=get("GOOGLE_CLOUD_PROJECT"),
             bq_project=get("OIE_BQ_PROJECT"),
             bq_dataset=get("OIE_BQ_DATASET", "openimages"),

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from ..errors import Unavailable
+from ..errors import Busy, Unavailable
 
 if TYPE_CHECKING:  # a type only: the port does not depend on the core
     from ..tables import TableSpec
@@ -50,6 +50,14 @@ Schema = Sequence[tuple[str, str]]
 
 class WarehouseError(Unavailable):
     """The warehouse could not answer (missing table, unreachable service, ...)."""
+
+
+class QueryTimeout(Busy):
+    """A statement ran past the warehouse's time limit and was stopped: 503, try again."""
+
+    def __init__(self, limit_s: float, detail: str = ""):
+        super().__init__(f"the query took longer than {limit_s:g} s and was stopped", detail)
+        self.limit_s = limit_s
 
 
 class Warehouse(Protocol):

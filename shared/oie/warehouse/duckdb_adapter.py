@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import os
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from . import Param, Row, Schema, WarehouseError
+from . import Param, QueryTimeout, Row, Schema, WarehouseError
 from .sql import duckdb_call, to_duckdb
 
 if TYPE_CHECKING:
@@ -38,15 +42,81 @@ def column(field: Mapping[str, Any]) -> str:
     return f'"{field["name"]}" {column_type(field)}'
 
 
+class _Watch:
+    fired = False  # the deadline passed and the cursor was interrupted
+
+
+class Watchdog:
+    """One thread that interrupts the statements running past their deadline.
+
+    `interrupt()` stops what one cursor runs and nothing else (the cursors of a connection
+    are separate clients); interrupting a cursor that has just finished is harmless: its
+    next statement runs normally. A thread per query would cost a thread start each time.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._cond = threading.Condition()
+        self._due: dict[_Watch, tuple[float, duckdb.DuckDBPyConnection]] = {}
+        self._thread: threading.Thread | None = None
+        self._wakes_at = math.inf  # when the thread looks next
+
+    @contextmanager
+    def limit(self, cursor: duckdb.DuckDBPyConnection, seconds: float | None) -> Iterator[_Watch]:
+        watch = _Watch()
+        if not seconds or seconds <= 0:
+            yield watch
+            return
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            self._due[watch] = (deadline, cursor)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="duckdb-watchdog",
+                                                daemon=True)  # fmt: skip
+                self._thread.start()
+            elif deadline < self._wakes_at:  # else it wakes in time anyway
+                self._cond.notify()
+        try:
+            yield watch
+        finally:
+            with self._cond:  # once this returns, no interrupt can come for this statement
+                self._due.pop(watch, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for watch, (deadline, cursor) in list(self._due.items()):
+                    if deadline <= now:
+                        del self._due[watch]
+                        watch.fired = True
+                        with suppress(duckdb.Error):  # closed meanwhile: nothing to stop
+                            cursor.interrupt()
+                self._wakes_at = min((d for d, _ in self._due.values()), default=math.inf)
+                self._cond.wait(None if self._wakes_at == math.inf else self._wakes_at - now)
+
+
+WATCHDOG = Watchdog()
+os.register_at_fork(after_in_child=WATCHDOG.reset)  # a forked child has no such thread
+
+
 class DuckDBWarehouse:
-    """One DuckDB connection per process; each thread queries through its own cursor."""
+    """One DuckDB connection per process; each thread queries through its own cursor.
+
+    `query` stops a statement after `timeout_s` (None: no limit) with `QueryTimeout`;
+    loading and deriving tables (imports) have no limit.
+    """
 
     name = "duckdb"
 
-    def __init__(self, path: Path | str, memory_limit: str = "1GB", read_only: bool = False):
+    def __init__(self, path: Path | str, memory_limit: str = "1GB", read_only: bool = False,
+                 timeout_s: float | None = None):  # fmt: skip
         self.path = Path(path)
         self.memory_limit = memory_limit
         self.read_only = read_only
+        self.timeout_s = timeout_s
         self._con: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -82,15 +152,21 @@ class DuckDBWarehouse:
 
     def query(self, sql: str, params: Mapping[str, Param] | None = None) -> list[Row]:
         statement, values = duckdb_call(sql, params)
-        try:
-            cursor = self._cursor().execute(statement, values or None)
-        except duckdb.CatalogException as exc:
-            missing = "the data has not been imported (run `oie import`)"
-            raise WarehouseError(missing, str(exc)) from exc
-        if cursor.description is None:
-            return []
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        cursor = self._cursor()
+        with WATCHDOG.limit(cursor, self.timeout_s) as watch:
+            try:
+                cursor.execute(statement, values or None)
+                if cursor.description is None:
+                    return []
+                names = [d[0] for d in cursor.description]
+                return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            except duckdb.CatalogException as exc:
+                missing = "the data has not been imported (run `oie import`)"
+                raise WarehouseError(missing, str(exc)) from exc
+            except duckdb.InterruptException as exc:
+                if watch.fired and self.timeout_s:
+                    raise QueryTimeout(self.timeout_s, statement[:300]) from exc
+                raise
 
     def load_csv(self, table: str, schema: Schema, path: Path, cluster_by: Sequence[str] = ()
                  ) -> int:  # fmt: skip
