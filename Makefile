@@ -13,7 +13,7 @@ XDIST ?= -n 3 --dist loadfile --no-loadscope-reorder
 # The test tiers that need an emulator, a fake service, a browser or bundle venvs.
 TIERS := bigquery or googlesql or pubsub or gcs or vision or deploy or browser or bundles
 
-.PHONY: install demo serve test test-fast test-deps lint format lock bench bench-course bench-classify bench-pipeline bench-bundles bench-bigquery clean
+.PHONY: install demo serve test test-fast test-deps lint format lock bench bench-course bench-classify bench-pipeline bench-bundles bench-bigquery bench-hostile clean
 
 $(BIN)/oie: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,10 @@ bench: install  ## explorer at course and full scale (writes bench-data/, GBs), 
 	$(BIN)/python tests/bench/chain_bench.py
 	$(BIN)/python tests/bench/bundle_bench.py
 	$(BIN)/python tests/bench/bigquery_bench.py
+	$(BIN)/python tests/bench/hostile_bench.py
+
+bench-hostile: install  ## query and upload load with and without hostile requests, bad events and odd files
+	$(BIN)/python tests/bench/hostile_bench.py
 
 bench-bigquery: install  ## statements and function CPU per page on the BigQuery path, before and after
 	$(BIN)/python tests/bench/bigquery_bench.py 2>/dev/null
