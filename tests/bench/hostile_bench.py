@@ -61,6 +61,7 @@ TARGET_RSS = 1 << 30
 CHUNKED_BYTES = 100 << 20  # past the 64 MB upload limit, sent without Content-Length
 FORM_PARTS = 1500
 SLOW_HOLD_S = 20.0
+IDLE_S = 1.0  # gunicorn closes a kept-alive connection idle for 2 s: reconnect before that
 # what the hostile phase fires (--only picks some; the default is all): kinds by prefix
 GROUPS = ("like", "results-bomb", "upload-bomb", "upload-eps", "upload-chunked", "form-parts",
           "events", "files", "slow")  # fmt: skip
@@ -146,6 +147,7 @@ class Client:
     def __init__(self, port: int, rec: Recorder):
         self.port, self.rec = port, rec
         self.conn: http.client.HTTPConnection | None = None
+        self.last_used = 0.0
 
     def send(self, phase: str, hostile: bool, kind: str, method: str, path: str,
              body: bytes | Iterable[bytes] | None = None,
@@ -159,6 +161,8 @@ class Client:
                   headers: dict[str, str]) -> int:  # fmt: skip
         """The status; 0 for no answer, -1 when the server stopped reading and did not answer.
         A kept-alive connection the server had closed meanwhile is retried once, afresh."""
+        if time.monotonic() - self.last_used > IDLE_S:
+            self._reset()  # the server may be closing it right now: no race, a fresh one
         for attempt in (1, 2):
             reused = self.conn is not None
             if self.conn is None:
@@ -170,19 +174,22 @@ class Client:
                     self.conn.request(method, path, body, headers, encode_chunked=chunked)
                 except (BrokenPipeError, ConnectionResetError):
                     if reused and attempt == 1 and isinstance(body, bytes | None):
+                        self.rec.errors["retried once: a kept-alive connection closed"] += 1
                         self._reset()
                         continue
                     status = -1  # it stopped reading our body: it may still have answered
                 response = self.conn.getresponse()
                 response.read()
+                self.last_used = time.monotonic()
                 if response.will_close:
                     self._reset()
                 return response.status
-            except http.client.RemoteDisconnected:
+            except (http.client.RemoteDisconnected, ConnectionResetError):
                 self._reset()
                 if reused and attempt == 1 and status == 0 and isinstance(body, bytes | None):
+                    self.rec.errors["retried once: a kept-alive connection closed"] += 1
                     continue
-                self.rec.errors[f"{kind}: RemoteDisconnected"] += 1
+                self.rec.errors[f"{kind}: connection closed"] += 1
                 return status
             except (OSError, http.client.HTTPException) as exc:
                 self.rec.errors[f"{kind}: {type(exc).__name__}"] += 1
@@ -676,7 +683,7 @@ def measure(seconds: float, settle: float, only: frozenset[str], assets: Path, w
     ]
     if rec.errors:
         failures = ", ".join(f"{k}: {n}" for k, n in rec.errors.most_common(12))
-        parts += ["", f"Client-side failures (exception: count): {failures}."]
+        parts += ["", f"Client-side failures and retries (what: count): {failures}."]
     return "\n".join(parts)
 
 
