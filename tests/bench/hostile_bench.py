@@ -606,11 +606,15 @@ def judge(clean: PhaseStats, hostile: PhaseStats, outcomes: list[Outcome],
 
 
 def commit() -> str:
+    """The checked-out commit, and whether files other than BENCHMARKS.md differ from it."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
 
-    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "-uno").strip() else ""
-    return git("log", "-1", "--format=%h %s").strip()[:90] + dirty
+    changed = git("status", "--porcelain", "-uno", "--", ".", ":!BENCHMARKS.md").strip()
+    return git("log", "-1", "--format=%h (%cs)").strip() + (
+        " with uncommitted changes" if changed else ""
+    )
 
 
 # --- main ------------------------------------------------------------------------------------
