@@ -66,7 +66,6 @@ IDLE_S = 1.0  # gunicorn closes a kept-alive connection idle for 2 s: reconnect 
 GROUPS = ("like", "results-bomb", "upload-bomb", "upload-eps", "upload-chunked", "form-parts",
           "events", "files", "slow")  # fmt: skip
 DROP_LINE = re.compile(r"\bdrop", re.I)  # a log line whose message says the input was dropped
-RAW_DROP = re.compile(r'"message": "[^"]*\bdrop', re.I)  # the same, in a garbled line
 
 
 # --- what the load is made of ----------------------------------------------------------------
@@ -99,25 +98,30 @@ class Data:
 
 def query_path(data: Data, rnd: random.Random) -> tuple[str, str]:
     """(kind, path) of one ordinary query; half ask for JSON, half for the HTML page."""
-    fmt = rnd.choice(("&format=json", ""))
+    fmt = rnd.choice(("format=json", ""))
     q = urllib.parse.quote
     kind = rnd.choice(("classes", "relations", "image_info", "image_search", "image_search",
                        "image_search_multiple", "relation_search", "relation_search"))  # fmt: skip
     match kind:
         case "classes" | "relations":
-            return kind, f"/{kind}?x=1{fmt}"
+            return kind, f"/{kind}?{fmt}".rstrip("?")
         case "image_info":
-            return kind, f"/image_info?image_id={rnd.choice(data.image_ids)}{fmt}"
+            return kind, f"/image_info?image_id={rnd.choice(data.image_ids)}&{fmt}".rstrip("&")
         case "image_search":
-            return kind, f"/image_search?description={q(rnd.choice(data.classes))}{fmt}"
+            return kind, f"/image_search?description={q(rnd.choice(data.classes))}&{fmt}".rstrip(
+                "&"
+            )
         case "image_search_multiple":
             names = ",".join(rnd.sample(data.classes, rnd.randint(2, 4)))
             mode = rnd.choice(("any", "all"))
-            return kind, f"/image_search_multiple?descriptions={q(names)}&mode={mode}{fmt}"
+            return kind, f"/image_search_multiple?descriptions={q(names)}&mode={mode}&{fmt}".rstrip(
+                "&"
+            )
     one = rnd.choice(data.classes)
     class1 = rnd.choice((one, one[: max(2, len(one) // 2)] + "%", "%"))
     relation = rnd.choice((*data.relations, "%"))
-    return kind, (f"/relation_search?class1={q(class1)}&relation={q(relation)}&class2=%25{fmt}")
+    path = f"/relation_search?class1={q(class1)}&relation={q(relation)}&class2=%25&{fmt}"
+    return kind, path.rstrip("&")
 
 
 # --- measuring requests ----------------------------------------------------------------------
@@ -136,9 +140,14 @@ class Sample:
 class Recorder:
     samples: list[Sample] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, sample: Sample) -> None:
         self.samples.append(sample)  # list.append is atomic
+
+    def note(self, what: str) -> None:
+        with self._lock:
+            self.errors[what] += 1
 
 
 class Client:
@@ -174,7 +183,7 @@ class Client:
                     self.conn.request(method, path, body, headers, encode_chunked=chunked)
                 except (BrokenPipeError, ConnectionResetError):
                     if reused and attempt == 1 and isinstance(body, bytes | None):
-                        self.rec.errors["retried once: a kept-alive connection closed"] += 1
+                        self.rec.note("retried once: a kept-alive connection closed")
                         self._reset()
                         continue
                     status = -1  # it stopped reading our body: it may still have answered
@@ -187,12 +196,12 @@ class Client:
             except (http.client.RemoteDisconnected, ConnectionResetError):
                 self._reset()
                 if reused and attempt == 1 and status == 0 and isinstance(body, bytes | None):
-                    self.rec.errors["retried once: a kept-alive connection closed"] += 1
+                    self.rec.note("retried once: a kept-alive connection closed")
                     continue
-                self.rec.errors[f"{kind}: connection closed"] += 1
+                self.rec.note(f"{kind}: connection closed")
                 return status
             except (OSError, http.client.HTTPException) as exc:
-                self.rec.errors[f"{kind}: {type(exc).__name__}"] += 1
+                self.rec.note(f"{kind}: {type(exc).__name__}")
                 self._reset()
                 return status
         return 0
@@ -262,7 +271,6 @@ class Hostile:
     work: Path
     token: str
     bombs: dict[str, bytes]
-    base: str
     only: frozenset[str] = frozenset(GROUPS)
     event_ids: dict[str, str] = field(default_factory=dict)  # id -> kind
     files: dict[str, str] = field(default_factory=dict)  # token -> what it is
@@ -353,7 +361,7 @@ def run_phase(name: str, seconds: float, port: int, data: Data, rec: Recorder,
                 try:
                     body()
                 except Exception as exc:  # a bench bug in one client: count it, keep going
-                    rec.errors[f"bench: {type(exc).__name__}: {exc}"] += 1
+                    rec.note(f"bench: {type(exc).__name__}: {exc}")
                 if pause:
                     time.sleep(min(pause, max(0.0, stop_at - time.monotonic())))
 
@@ -437,6 +445,23 @@ def stored_rows(db: Path, work: Path) -> list[tuple[str, str, str]]:
         return [(o or "", e or "", k or "") for o, e, k in found.fetchall()]
 
 
+def records(line: str) -> list[str]:
+    """The JSON records of one log line (two when writes interleaved), or the line itself."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while at < len(line):
+        try:
+            obj, end = decoder.raw_decode(line, at)
+        except ValueError:
+            return [*found, line[at:]] if line[at:].strip() else found
+        if not isinstance(obj, dict):
+            return [*found, line[at:]]
+        found.append(line[at:end])
+        at = end
+        while at < len(line) and line[at].isspace():
+            at += 1
+    return found
+
+
 def account(h: Hostile, rows: list[tuple[str, str, str]], log: Path) -> list[Outcome]:
     lines = log.read_bytes().decode("utf-8", errors="replace").splitlines()
     tokens = {**{t: f"file: {w}" for t, w in h.files.items()},
@@ -444,16 +469,15 @@ def account(h: Hostile, rows: list[tuple[str, str, str]], log: Path) -> list[Out
     mentions: Counter[str] = Counter()
     drops: Counter[str] = Counter()
     for line in lines:
-        hit = [t for t in tokens if t in line]
-        if not hit:
-            continue
-        try:
-            dropped = bool(DROP_LINE.search(str(json.loads(line).get("message", ""))))
-        except (ValueError, AttributeError):  # not JSON, or two records on one line
-            dropped = bool(RAW_DROP.search(line))
-        for t in hit:
-            mentions[t] += 1
-            drops[t] += dropped
+        for record in records(line):
+            hit = [t for t in tokens if t in record]
+            try:
+                message = str(json.loads(record).get("message", ""))
+            except (ValueError, AttributeError):  # not a JSON record (a traceback, a cut one)
+                message = ""
+            for t in hit:
+                mentions[t] += 1
+                drops[t] += bool(DROP_LINE.search(message))
     counts: Counter[str] = Counter()
     for obj, event_id, key in rows:
         for t in tokens:
@@ -638,7 +662,7 @@ def measure(seconds: float, settle: float, only: frozenset[str], assets: Path, w
         try:
             warm_up(port, data)
             h = Hostile(port, data, "local-bucket", work / "data" / "bucket", work, token,
-                        bombs, base, only)  # fmt: skip
+                        bombs, only)  # fmt: skip
             for name, hostile in (("clean", None), ("hostile", h)):
                 print(f"{name} phase, {seconds:g} s ...", file=sys.stderr)
                 sampler.phase = name
