@@ -97,6 +97,16 @@ def test_concurrent_answers_equal_sequential(classifier: Classifier, photos: Pat
     assert all(o.ok for o in parallel)
 
 
+def test_many_threads_share_a_few_interpreters(assets: Path, photos: Path) -> None:
+    """The local host serves 40 threads; each TFLite interpreter costs memory, so threads
+    beyond the pool's size wait for one instead of making their own."""
+    classifier = Classifier(load_spec(assets / MODEL), interpreters=3)
+    items = [(p.name, p.read_bytes) for p in sorted(photos.iterdir())] * 4
+    sequential = list(classifier.classify_many(items, 0.05, workers=1))
+    parallel = list(classifier.classify_many(items, 0.05, workers=16))
+    assert parallel == sequential and classifier.interpreters == 3
+
+
 def test_exif_orientation_is_applied(classifier: Classifier, photos: Path) -> None:
     upright = Image.open(photos / "cat_720p.jpg").convert("RGB")
     stored = upright.transpose(Image.Transpose.ROTATE_90)  # as a camera held sideways stores it

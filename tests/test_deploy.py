@@ -142,7 +142,7 @@ def test_every_function_is_deployed_as_designed(dry: Run, deploy, name: str) -> 
     env = dict(kv.split("=", 1) for kv in f["set-env-vars"].split(","))
     assert env["OIE_WAREHOUSE"] == "bigquery" and env["OIE_BQ_PROJECT"] == PROJECT
     assert env["OIE_BUCKET"] == BUCKET and env["OIE_STORAGE"] == "gcs"
-    # gunicorn's threads match the instance's concurrency: each thread has its own interpreter
+    # gunicorn's threads match the instance's concurrency (and the interpreters it keeps)
     assert env["THREADS"] == f["concurrency"]
     assert ("OIE_MODEL" in env) == (name in WITH_MODEL)
     if name in EVENT_FUNCTIONS:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,39 +30,74 @@ def select(scores: np.ndarray, labels: tuple[str, ...], min_confidence: float,
     return tuple(out)
 
 
-class Classifier(Labels):
-    """One interpreter per thread: the TFLite Interpreter is not thread-safe."""
+# Interpreters one process keeps, each used by one thread at a time (the TFLite Interpreter
+# is not thread-safe): classify_tflite's concurrency. A process serving more threads (the
+# local host, an upload function) has them wait for one, not make one each.
+MAX_INTERPRETERS = 4
 
-    def __init__(
-        self, spec: ModelSpec, limits: Limits = DEFAULT_LIMITS, threads_per_invoke: int = 1
-    ):
+
+@dataclass
+class _Interpreter:
+    it: Any
+    input: int
+    output: int
+
+
+class Classifier(Labels):
+    """Classifies on a pool of at most `interpreters` TFLite interpreters; thread-safe."""
+
+    def __init__(self, spec: ModelSpec, limits: Limits = DEFAULT_LIMITS,
+                 threads_per_invoke: int = 1, interpreters: int = MAX_INTERPRETERS):  # fmt: skip
         self.spec = spec
         self.limits = limits
         self._threads = threads_per_invoke
-        self._local = threading.local()
         self._cls = interpreter_class()
+        self._idle: queue.LifoQueue[_Interpreter] = queue.LifoQueue()
+        self._lock = threading.Lock()
+        self._max, self.interpreters = interpreters, 0
 
     @property
     def model(self) -> str:
         return self.spec.name
 
-    def _interpreter(self) -> Any:
-        it = getattr(self._local, "interpreter", None)
-        if it is None:
-            it = self._cls(model_content=self.spec.content, num_threads=self._threads)
-            it.allocate_tensors()
-            self._local.interpreter = it
-            self._local.input = it.get_input_details()[0]["index"]
-            self._local.output = it.get_output_details()[0]["index"]
-        return it
+    def _new(self) -> _Interpreter:
+        it = self._cls(model_content=self.spec.content, num_threads=self._threads)
+        it.allocate_tensors()
+        return _Interpreter(it, it.get_input_details()[0]["index"],
+                            it.get_output_details()[0]["index"])  # fmt: skip
+
+    @contextmanager
+    def _interpreter(self) -> Iterator[_Interpreter]:
+        """An idle interpreter, a new one while fewer than the maximum exist, else the next
+        one another thread gives back."""
+        try:
+            slot = self._idle.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                make = self.interpreters < self._max
+                self.interpreters += make
+            if make:
+                try:
+                    slot = self._new()
+                except BaseException:
+                    with self._lock:
+                        self.interpreters -= 1
+                    raise
+            else:
+                slot = self._idle.get()
+        try:
+            yield slot
+        finally:
+            self._idle.put(slot)
 
     def scores(self, data: bytes) -> np.ndarray:
         """Probabilities for every label; RejectedImage for anything not a usable image."""
         rgb = np.asarray(decode(data, self.spec.input_size, self.limits), dtype=np.uint8)
-        it = self._interpreter()
-        it.set_tensor(self._local.input, self.spec.to_input(rgb))
-        it.invoke()
-        return self.spec.to_scores(it.get_tensor(self._local.output))
+        with self._interpreter() as slot:
+            slot.it.set_tensor(slot.input, self.spec.to_input(rgb))
+            slot.it.invoke()
+            out = slot.it.get_tensor(slot.output)
+        return self.spec.to_scores(out)
 
     def classify(self, data: bytes, min_confidence: float = 0.25,
                  top_k: int | None = None) -> tuple[Prediction, ...]:  # fmt: skip
