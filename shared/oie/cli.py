@@ -202,10 +202,11 @@ def status() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=_port,
               show_default="8080 or $PORT")  # fmt: skip
-@click.option("--threads", type=int, default=8, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 1000), default=None,
+              show_default="the largest concurrency in functions.toml, as deployed")  # fmt: skip
 @click.option("--watch/--no-watch", default=True, show_default=True,
               help="Classify files dropped into the bucket folder.")  # fmt: skip
-def serve(host: str, port: int, threads: int, watch: bool) -> None:
+def serve(host: str, port: int, threads: int | None, watch: bool) -> None:
     """Serve every function at http://HOST:PORT/NAME; watch the bucket folder."""
     from .local.host import serve as run
 

@@ -67,15 +67,22 @@ def start_watcher(app: App) -> object:
     return FolderWatcher(s.bucket_folder, s.bucket, dispatch).start()
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = 8, watch: bool = True) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8080, threads: int | None = None,
+          watch: bool = True) -> None:  # fmt: skip
     """Serve the local host with gunicorn, as functions-framework does in production.
 
-    With `watch`, the worker process also watches the bucket folder (see watcher.py).
+    Its threads are, unless given, the largest concurrency of the manifest: one instance of
+    a function serves that many requests at once when deployed, so a few slow clients here
+    hold a few threads, not all of them. With `watch`, the worker process also watches the
+    bucket folder (see watcher.py).
     """
     from functions_framework._http.gunicorn import GunicornApplication
 
-    os.environ.setdefault("THREADS", str(threads))
     from ..app import current
+
+    if threads is None:
+        threads = max(f.concurrency for f in manifest.load(current().settings.functions_dir))
+    os.environ.setdefault("THREADS", str(threads))
 
     options = {"post_worker_init": lambda worker: start_watcher(current())} if watch else {}
     GunicornApplication(create_host(), host, port, False, **options).run()
