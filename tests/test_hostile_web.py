@@ -232,3 +232,23 @@ def test_the_local_home_is_private(tmp_path: Path, demo_db: Path) -> None:
         assert folder.stat().st_mode & 0o777 == 0o700, folder
     # the DuckDB file and the uploaded bytes and metadata all lie inside them
     assert (home / "bucket" / "uploads" / "x.jpg").read_bytes() == b"\xff\xd8 private"
+
+
+def test_slow_clients_do_not_hold_up_the_others(server: str) -> None:
+    """Sixteen connections that send their headers a byte at a time, or nothing at all, take
+    sixteen of the server's threads, not all of them."""
+    import socket
+    import time
+
+    host, port = server.split(":")
+    slow = [socket.create_connection((host, int(port))) for _ in range(16)]
+    try:
+        for n, sock in enumerate(slow):
+            if n % 2:
+                sock.sendall(b"G")  # starts a request line and never finishes it
+        started = time.monotonic()
+        status, _, _ = get_json(server, "/classes")
+        assert status == 200 and time.monotonic() - started < 2.0
+    finally:
+        for sock in slow:
+            sock.close()
