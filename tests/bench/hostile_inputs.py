@@ -7,6 +7,7 @@ bench can find each one's outcome (a row, a logged drop) afterwards.
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
 import os
@@ -69,6 +70,27 @@ def chunked_body(total: int, chunk: int = 1 << 20) -> Iterator[bytes]:
     for _ in range(total // chunk):
         yield block
     yield f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def send_chunked(port: int, total: int, timeout: float) -> tuple[int, float]:
+    """POST a chunked upload of `total` bytes to /image_classify: (status, seconds).
+
+    Run in a process of its own (`python hostile_inputs.py PORT TOTAL TIMEOUT`), as an
+    attacker's would be: in the bench's, its sends would share the interpreter lock with
+    forty client threads, and its time would include theirs."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    started = time.perf_counter()
+    try:
+        conn.request("POST", "/image_classify?format=json", chunked_body(total),
+                     {"Content-Type": MULTIPART}, encode_chunked=True)  # fmt: skip
+        response = conn.getresponse()
+        response.read()
+        status = response.status
+    except (OSError, http.client.HTTPException):
+        status = 0
+    finally:
+        conn.close()
+    return status, time.perf_counter() - started
 
 
 # --- bad CloudEvents -------------------------------------------------------------------------
@@ -193,3 +215,10 @@ def slow_client(port: int, kind: str, hold_s: float, stop_at: float) -> SlowOutc
     except OSError:
         closed = True
     return SlowOutcome(kind, time.monotonic() - start, closed, answer)
+
+
+if __name__ == "__main__":
+    import sys
+
+    status, seconds = send_chunked(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]))
+    print(json.dumps({"status": status, "seconds": seconds}))
