@@ -615,15 +615,20 @@ def judge(clean: PhaseStats, hostile: PhaseStats, outcomes: list[Outcome],
           ) -> list[tuple[str, str, str, bool]]:  # fmt: skip
     fives = sum(p.count_5xx(h) for p in (clean, hostile) for h in (False, True))
     unanswered = sum(p.unanswered(h) for p in (clean, hostile) for h in (False, True))
-    slowest = max(clean.max_s, hostile.max_s)
+    slowest_ordinary = max(max(p.ordinary_s, default=0.0) for p in (clean, hostile))
+    hostile_s = [x.seconds for x in hostile.of(True)]
+    slowest_hostile = max(hostile_s, default=0.0)
+    kind = max(hostile.of(True), key=lambda x: x.seconds).kind if hostile_s else "none"
     p99c, p99h = percentile(clean.ordinary_s, 99), percentile(hostile.ordinary_s, 99)
     rss = max(clean.rss_peak, hostile.rss_peak)
     bad = [o for o in outcomes if not o.once]
     return [
         ("5xx (and unanswered requests), both phases", f"{fives} ({unanswered} unanswered)", "0",
          fives == 0 and unanswered == 0),
-        ("slowest request (ordinary and hostile)", f"{ms(slowest)} ms",
-         f"≤ {TARGET_MAX_S * 1000:.0f} ms", slowest <= TARGET_MAX_S),
+        ("slowest ordinary request, both phases", f"{ms(slowest_ordinary)} ms",
+         f"≤ {TARGET_MAX_S * 1000:.0f} ms", slowest_ordinary <= TARGET_MAX_S),
+        (f"slowest hostile request ({kind})", f"{ms(slowest_hostile)} ms",
+         f"≤ {TARGET_MAX_S * 1000:.0f} ms", slowest_hostile <= TARGET_MAX_S),
         ("p99 ordinary, hostile / clean", f"{ms(p99h)} / {ms(p99c)} ms = {p99h / p99c:.1f}x",
          f"≤ {TARGET_P99_RATIO:.0f}x", p99h <= TARGET_P99_RATIO * p99c),
         ("server RSS peak", f"{rss / 2**20:.0f} MB", f"≤ {TARGET_RSS / 2**20:.0f} MB",
