@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import threading
 import time
 from collections import OrderedDict
@@ -16,6 +18,8 @@ from .warehouse import Warehouse
 
 T = TypeVar("T")
 LIKE_CACHE_BUDGET = 1_000_000  # matches held by a catalog's pattern caches (~8 MB)
+MAX_EDITS = 2  # "did you mean" looks this many edits away, at most
+WORD_BREAKS = " -(/,&"  # a word of a class name starts after one of these
 
 # Both small tables in one statement (one job on BigQuery): a row with a Relation is a
 # relation type, any other a class.
@@ -106,13 +110,65 @@ class Catalog:
     def find(self, description: str) -> ClassInfo | None:
         return self.by_description.get(description.strip().lower())
 
-    def suggest(self, text: str, n: int = 5) -> list[ClassInfo]:
-        """Classes whose name contains `text`, most images first: for "did you mean"."""
-        needle = text.strip().lower()
+    @cached_property
+    def _by_length(self) -> dict[int, list[tuple[int, str, ClassInfo]]]:
+        """Names of the classes with images, lower-cased, by length, with their letters."""
+        out: dict[int, list[tuple[int, str, ClassInfo]]] = {}
+        for c in self.with_images:
+            name = c.description.lower()
+            out.setdefault(len(name), []).append((_letters(name), name, c))
+        return out
+
+    @cached_property
+    def _word_keys(self) -> tuple[list[str], list[ClassInfo]]:
+        """Every name from each of its word starts ("wild cat", "cat"), sorted: a prefix of
+        any word finds the name by bisection."""
+        pairs = sorted(
+            (c.description[i:].lower(), n)
+            for n, c in enumerate(self.with_images)
+            for i in range(len(c.description))
+            if (i == 0 or c.description[i - 1] in WORD_BREAKS) and c.description[i] != " "
+        )
+        classes = self.with_images
+        return [k for k, _ in pairs], [classes[n] for _, n in pairs]
+
+    def complete(self, prefix: str, n: int = 10) -> list[ClassInfo]:
+        """Classes with a word starting with `prefix` (case-insensitive), most images first:
+        "cat" finds Cat, Caterpillar and Wild cat. For type-ahead."""
+        needle = " ".join(prefix.lower().split())
         if not needle:
             return []
-        hits = [c for c in self.classes if needle in c.description.lower() and c.num_images]
-        return sorted(hits, key=lambda c: (-c.num_images, c.description))[:n]
+        keys, classes = self._word_keys
+        start = bisect.bisect_left(keys, needle)
+        end = bisect.bisect_left(keys, needle + "\U0010ffff", start)
+        hits = set(classes[start:end])
+        return heapq.nsmallest(n, hits, key=lambda c: (-c.num_images, c.description))
+
+    def suggest(self, text: str, n: int = 5) -> list[ClassInfo]:
+        """Classes named like `text`, for "did you mean": the closest spellings first (at most
+        MAX_EDITS Damerau-Levenshtein edits, one for names up to 4 letters), then names that
+        contain it; most images first within each. Only names within the edit bound in
+        length are compared, and only those that share enough letters."""
+        needle = " ".join(text.lower().split())
+        if not needle:
+            return []
+        bound = 1 if len(needle) <= 4 else MAX_EDITS
+        letters = _letters(needle)
+        ranked: dict[ClassInfo, tuple[int, int, str]] = {}
+        for length in range(len(needle) - bound, len(needle) + bound + 1):
+            for has, name, c in self._by_length.get(length, ()):
+                # each edit adds or removes at most one distinct letter: most names stop here
+                if (letters & ~has).bit_count() > bound or (has & ~letters).bit_count() > bound:
+                    continue
+                d = edit_distance(needle, name, bound)
+                if d <= bound:
+                    ranked[c] = (d, -c.num_images, c.description)
+        if len(ranked) < n:
+            for names in self._by_length.values():
+                for _, name, c in names:
+                    if needle in name and c not in ranked:
+                        ranked[c] = (bound + 1, -c.num_images, c.description)
+        return heapq.nsmallest(n, ranked, key=ranked.__getitem__)
 
     def label_ids_like(self, pattern: str) -> tuple[int, ...]:
         """Ids of the classes whose name matches a LIKE pattern, in order (cached)."""
@@ -227,6 +283,35 @@ class CachedCatalog:
         """Forget the catalog: the next caller loads it again, and the others wait."""
         with self._lock:
             self._value = None
+
+
+def _letters(text: str) -> int:
+    """The distinct characters of `text` as bits of an int (distinct characters may share a
+    bit, so counting bits never counts more letters than there are)."""
+    bits = 0
+    for ch in text:
+        bits |= 1 << (ord(ch) % 64)
+    return bits
+
+
+def edit_distance(a: str, b: str, bound: int) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment: insert, delete, substitute,
+    swap two neighbours) of `a` and `b`, or `bound + 1` as soon as it must exceed `bound`."""
+    if abs(len(a) - len(b)) > bound:
+        return bound + 1
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            d = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                d = min(d, before[j - 2] + 1)
+            current[j] = d
+        if min(current) > bound:
+            return bound + 1
+        before, previous = previous, current
+    return min(previous[-1], bound + 1)
 
 
 def sum_images(classes: Iterable[ClassInfo]) -> int:

@@ -202,3 +202,26 @@ def relation_search(q: Params, app: App) -> View:
         else None,
     }
     return View("relation_search.html", "Relation search", data)
+
+
+SUGGEST_LIMIT = 10  # names a type-ahead shows unless `limit` says otherwise
+MAX_SUGGEST = 50
+
+
+@page
+def suggest(q: Params, app: App) -> View:
+    """Type-ahead: class names with a word starting with `q`, most images first; when none
+    does, the names `q` may be a misspelling of."""
+    links = app.links
+    text = q.text("q", max_len=100)
+    limit = q.integer("limit", SUGGEST_LIMIT, 1, MAX_SUGGEST)
+    catalog = app.explorer.catalog
+    found = catalog.complete(text, limit)
+    near = [] if found else catalog.suggest(text, min(limit, 5))
+    data = {
+        "q": text,
+        "limit": limit,
+        "classes": [_class(c, links) for c in found],
+        "did_you_mean": [_class(c, links) for c in near],
+    }
+    return View("suggest.html", f"Class names like {text}", data)
