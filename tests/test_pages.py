@@ -109,7 +109,7 @@ def test_image_search_html_matches_seed_page(client: Client, oracle: Oracle) -> 
     assert f"{n} results out of 5 requested" in html
     first = oracle.images_of("Cat")[0]
     assert f'href="/image_info?image_id={first}"' in html
-    assert "Go back" in html and "Start page" in html
+    assert 'aria-label="Breadcrumb"' in html and "Start page" in html
 
 
 def test_image_search_unknown_class_suggests(client: Client) -> None:
