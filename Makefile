@@ -23,8 +23,11 @@ $(BIN)/oie: pyproject.toml
 
 install: $(BIN)/oie
 
+# The demo's offline photos: the assets' Open Images photos, linked as <ImageId>.<ext>.
+DEMO_PHOTOS ?= $(or $(OIE_DATA_DIR),data)/photos
 demo: install  ## import the demo data (once) and serve every function on $(PORT)
-	$(BIN)/oie demo --port $(PORT)
+	$(BIN)/python -m oie.links photos $(DEMO_PHOTOS)
+	OIE_PHOTOS=$${OIE_PHOTOS:-$(DEMO_PHOTOS)} $(BIN)/oie demo --port $(PORT)
 
 serve: install
 	$(BIN)/oie serve --port $(PORT)

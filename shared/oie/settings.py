@@ -49,6 +49,8 @@ class Settings:
     vision_endpoint: str = ""  # "" = Cloud Vision; http://host:port = a fake (no credentials)
     data_url: str = COURSE_DATA_URL
     image_url_template: str = COURSE_IMAGE_URL
+    # A folder of <ImageId>.<ext> photos that pages show first, served by the local host.
+    photos: Path | None = None
     base_url: str = ""  # prefix of links between functions ("" = same host)
     catalog_ttl_s: float = 300.0
     storage: str = "folder"  # folder | gcs
@@ -122,6 +124,7 @@ class Settings:
             vision_endpoint=get("OIE_VISION_ENDPOINT"),
             data_url=get("OIE_DATA_URL", COURSE_DATA_URL),
             image_url_template=get("OIE_IMAGE_URL_TEMPLATE", COURSE_IMAGE_URL),
+            photos=path("OIE_PHOTOS"),
             base_url=get("OIE_BASE_URL").rstrip("/"),
             catalog_ttl_s=number(float, "OIE_CATALOG_TTL_S", 300.0),
             storage=get("OIE_STORAGE", "gcs" if storage_emulator else "folder"),

@@ -13,18 +13,50 @@ from typing import TYPE_CHECKING
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import functions_framework
-from werkzeug.wrappers import Response
+from werkzeug.utils import send_file
+from werkzeug.wrappers import Request, Response
 
 from .. import manifest
 
 if TYPE_CHECKING:
     from ..app import App
 
+PHOTO_MAX_AGE = 86400  # a photo never changes under its ImageId
+
 
 def _not_found(environ: WSGIEnvironment, start_response: StartResponse,
                names: Iterable[str]) -> Iterable[bytes]:  # fmt: skip
-    listed = ", ".join(f"/{n}" for n in names)
-    return Response(f"No function here. Functions: {listed}\n", 404)(environ, start_response)
+    """A 404 as every page answers: HTML, or JSON when asked, listing the functions."""
+    from ..app import current
+    from ..web.render import View, render
+
+    request = Request(environ)
+    listed = [f"/{n}" for n in sorted(names)]
+    data = {"status": 404, "error": f"No page at {request.path}.", "functions": listed}
+    view = View("not_found.html", "Page not found", data, status=404)
+    try:  # render reads only what a werkzeug Request has of flask's
+        response: Response = render(request, view, current().links)  # type: ignore[arg-type]
+    except Exception:  # the page itself failed: still a 404, in plain text
+        response = Response(f"No function here. Functions: {', '.join(listed)}\n", 404)
+    return response(environ, start_response)
+
+
+def _is_photo(folder: Path, name: str) -> bool:
+    """Only a name the folder's listing holds is served, so no other file can be read."""
+    from ..links import photo_index
+
+    return name in photo_index(folder).values()
+
+
+def _photo(environ: WSGIEnvironment, start_response: StartResponse,
+           folder: Path, name: str) -> Iterable[bytes]:  # fmt: skip
+    """One file of OIE_PHOTOS, cacheable."""
+    from ..links import PHOTO_TYPES
+
+    mimetype = PHOTO_TYPES[Path(name).suffix.lower()]
+    response = send_file(folder / name, environ, mimetype, max_age=PHOTO_MAX_AGE)
+    response.headers["Cache-Control"] = f"public, max-age={PHOTO_MAX_AGE}"
+    return response(environ, start_response)
 
 
 def create_host(names: Iterable[str] | None = None,
@@ -47,6 +79,9 @@ def create_host(names: Iterable[str] | None = None,
     def host(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # `/NAME/rest` runs function NAME with path `/rest`, as on Cloud Functions; `/` is index.
         name, _, rest = environ.get("PATH_INFO", "/").lstrip("/").partition("/")
+        photos = current().settings.photos
+        if name == "photos" and photos is not None and _is_photo(photos, rest):
+            return _photo(environ, start_response, photos, rest)
         app = apps.get(name or "index")
         if app is None:
             return _not_found(environ, start_response, apps)

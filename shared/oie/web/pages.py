@@ -36,7 +36,7 @@ def _class(c: ClassInfo, links: Links) -> dict[str, Any]:
 def _image(image_id: str, links: Links, **extra: Any) -> dict[str, Any]:
     return {
         "image_id": image_id,
-        "url": links.image(image_id),
+        "url": links.photo(image_id),
         "image_info": links.url("image_info", image_id=image_id),
         **extra,
     }
