@@ -88,7 +88,7 @@ class App:
 
     @property
     def links(self) -> Links:
-        return Links.of(self.settings)
+        return self._once("links", lambda: Links.of(self.settings))
 
     def _once(self, name: str, make: Callable[[], T]) -> T:
         """The client `name`, made exactly once however many threads ask for it first.

@@ -83,7 +83,7 @@ def render(request: flask.Request, view: View, links: Links) -> flask.Response:
     else:
         html = _env.get_template(view.template).render(
             title=view.title, data=view.data, request=request, url=links.url,
-            image_url=links.image, json_view=json_view(request), **view.context,
+            image_url=links.photo, json_view=json_view(request), **view.context,
         )  # fmt: skip
         response = flask.Response(html, view.status, mimetype="text/html")
     response.headers["Vary"] = "Accept"

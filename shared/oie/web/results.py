@@ -60,7 +60,7 @@ def _picture(key_rows: list[dict[str, Any]], app: App) -> str | None:
     """The image of one object's page: its Open Images URL, or a thumbnail from the bucket."""
     first = key_rows[0]
     if first["image_id"]:
-        return app.links.image(first["image_id"])
+        return app.links.photo(first["image_id"])
     from ..classify.images import MAX_BYTES
     from .uploads import thumbnail
 
