@@ -68,12 +68,16 @@ def course_files(assets: Path) -> dict[str, Path]:
     }
 
 
+def hierarchy_file(course_files: dict[str, Path]) -> Path:
+    return course_files["classes"].parent / "bbox_labels_600_hierarchy.json"
+
+
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory, course_files: dict[str, Path]) -> Path:
     """A DuckDB file with the course CSVs imported by the project's importer."""
     path = tmp_path_factory.mktemp("warehouse") / "demo.duckdb"
     wh = DuckDBWarehouse(path)
-    import_files(wh, course_files)
+    import_files(wh, {**course_files, "class_hierarchy": hierarchy_file(course_files)})
     wh.close()
     return path
 

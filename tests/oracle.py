@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import sqlite3
 from pathlib import Path
 
@@ -92,3 +93,64 @@ class Oracle:
                WHERE r.ImageId = ? ORDER BY r.Label1, r.Relation, r.Label2""",
             image_id,
         )
+
+
+class HierarchyOracle(Oracle):
+    """The oracle with the hierarchy file read on its own: edges, then SQLite's recursion."""
+
+    def __init__(self, files: dict[str, Path], hierarchy: Path):
+        super().__init__(files)
+        self.db.execute("CREATE TABLE hierarchy (parent, child, kind)")
+        edges: set[tuple[str, str, str]] = set()
+        todo = [json.loads(hierarchy.read_text())]
+        while todo:
+            node = todo.pop()
+            for kind in ("Subcategory", "Part"):
+                for child in node.get(kind, []):
+                    edges.add((node["LabelName"], child["LabelName"], kind))
+                    todo.append(child)
+        self.db.executemany("INSERT INTO hierarchy VALUES (?, ?, ?)", sorted(edges))
+
+    def below(self, description: str) -> list[str]:
+        """Labels under the class by Subcategory edges, transitively, that classes.csv has."""
+        return [
+            r[0]
+            for r in self.rows(
+                """WITH RECURSIVE down(label) AS (
+                     SELECT Label FROM classes WHERE Description = ?
+                     UNION SELECT h.child FROM hierarchy h JOIN down d ON h.parent = d.label
+                     WHERE h.kind = 'Subcategory')
+                   SELECT label FROM down WHERE label IN (SELECT Label FROM classes)
+                     AND label <> (SELECT Label FROM classes WHERE Description = ?)
+                   ORDER BY label""",
+                description,
+                description,
+            )
+        ]
+
+    def images_below(self, description: str) -> list[str]:
+        """Images of the class or of any class below it, each once, in ImageId order."""
+        labels = [self.label(description), *self.below(description)]
+        marks = ", ".join("?" * len(labels))
+        return [
+            r[0]
+            for r in self.rows(
+                f"SELECT DISTINCT ImageId FROM image_labels WHERE Label IN ({marks}) "
+                "ORDER BY ImageId",
+                *labels,
+            )
+        ]
+
+    def related(self, description: str, column: str, kind: str) -> list[str]:
+        """Descriptions of the class's parents (column child) or children (column parent)."""
+        other = "parent" if column == "child" else "child"
+        return [
+            r[0]
+            for r in self.rows(
+                f"""SELECT c.Description FROM hierarchy h JOIN classes c ON c.Label = h.{other}
+                    WHERE h.{column} = (SELECT Label FROM classes WHERE Description = ?)
+                      AND h.kind = ? ORDER BY c.Description""",
+                description,
+                kind,
+            )
+        ]

@@ -126,6 +126,12 @@ PAGES = [
     "/results", "/results?classifier=tflite&status=ok&label=cat&min_score=0.5&prefix=up",
     "/results?since=2026-01-01&until=2026-02-01", "/results?key=b/o%231&limit=1&offset=5",
     "/results?label=&prefix=",
+    "/class_info?description=Animal", "/class_info?label=/m/0bl9f", "/class_info?label=/m/zz",
+    "/image_search?description=Animal&subclasses=1&image_limit=3",
+    "/image_search?description=Entity&subclasses=1", "/image_search?description=Cat&subclasses=1",
+    "/image_search?description=Animal&subclasses=1&before=8000000000000000",
+    "/image_search_multiple?descriptions=Animal,Person&subclasses=1&mode=all",
+    "/image_search_multiple?descriptions=Animal,Cat,Nope&subclasses=1",
 ]  # fmt: skip
 
 
@@ -153,6 +159,12 @@ def test_every_page(fake: FakeBigQuery, bq: BigQueryWarehouse, host_app) -> None
         ("/image_search_multiple?descriptions=Man,Guitar&image_limit=40&before=1-ffffffffffffffff",
          "previous"),
         ("/relation_search?image_limit=400", "next"),
+        ("/image_search?description=Animal&subclasses=1&image_limit=40", "next"),
+        ("/image_search?description=Animal&subclasses=1&image_limit=40&before=ffffffffffffffff",
+         "previous"),
+        ("/image_search_multiple?descriptions=Animal,Person&subclasses=1&image_limit=40", "next"),
+        ("/image_search_multiple?descriptions=Animal,Person&subclasses=1&image_limit=40"
+         "&before=1-ffffffffffffffff", "previous"),
     ]:  # fmt: skip
         assert len(_walk(client, url, key, 6)) > 2, url
     assert not fake.refused, refusals(fake)
@@ -265,6 +277,8 @@ def test_one_statement_per_page(fake: FakeBigQuery, bq: BigQueryWarehouse, host_
         "/image_search?description=Man", "/image_search_multiple?descriptions=Man,Guitar,Table",
         "/image_search_multiple?descriptions=Man,Girl&mode=all",
         "/relation_search?class1=%25&relation=plays&class2=%25", "/results?label=cat",
+        "/image_search?description=Animal&subclasses=1",
+        "/image_search_multiple?descriptions=Animal,Person&subclasses=1",
     ]:  # fmt: skip
         fake.reset()
         response = client.get(url + ("&" if "?" in url else "?") + "format=json")

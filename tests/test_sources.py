@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from oie.dataset.sources import COURSE_FILES, DownloadFailed, demo_files, download
+from oie.dataset.sources import (
+    COURSE_FILES,
+    HIERARCHY_FILE,
+    DownloadFailed,
+    demo_files,
+    download,
+)
 from tests.support.servers import serving_folder
 
 
@@ -43,19 +49,20 @@ def test_demo_files_download_the_course_set(
     http_root: tuple[str, Path], tmp_path: Path, assets: Path
 ) -> None:
     base, root = http_root
-    for asset in COURSE_FILES:
+    for asset in (*COURSE_FILES, HIERARCHY_FILE):
         (root / asset.name).write_bytes((assets / "openimages" / asset.name).read_bytes())
     ticks: list[int] = []
     files = demo_files(
-        None, tmp_path / "cache", base, progress=lambda name: lambda n, t: ticks.append(n)
-    )
-    assert set(files) == {"classes", "image_labels", "relations"}
+        None, tmp_path / "cache", base, progress=lambda name: lambda n, t: ticks.append(n),
+        hierarchy_url=base + HIERARCHY_FILE.name,
+    )  # fmt: skip
+    assert set(files) == {"classes", "image_labels", "relations", "class_hierarchy"}
     assert files["relations"].read_bytes() == (assets / "openimages" / "relations.csv").read_bytes()
     assert sum(ticks) == sum(p.stat().st_size for p in files.values())
     (root / "classes.csv").write_bytes(b"tampered\n")
     (tmp_path / "cache" / "classes.csv").unlink()
     with pytest.raises(DownloadFailed, match=r"classes\.csv: sha256"):
-        demo_files(None, tmp_path / "cache", base)
+        demo_files(None, tmp_path / "cache", base, hierarchy_url=base + HIERARCHY_FILE.name)
 
 
 def test_demo_files_prefer_assets(assets: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Generic, TypeVar
 
+from .dataset.hierarchy import ROOT, ROOT_NAME, Edge, Hierarchy
 from .logs import log
 from .patterns import Like
 from .warehouse import Warehouse
@@ -21,13 +22,19 @@ LIKE_CACHE_BUDGET = 1_000_000  # matches held by a catalog's pattern caches (~8 
 MAX_EDITS = 2  # "did you mean" looks this many edits away, at most
 WORD_BREAKS = " -(/,&"  # a word of a class name starts after one of these
 
-# Both small tables in one statement (one job on BigQuery): a row with a Relation is a
-# relation type, any other a class.
+# The small tables in one statement (one job on BigQuery): a row with a Relation is a
+# relation type, one with a Kind a hierarchy edge (Label under Parent) or, for Kind
+# 'Below', the images of Label and the classes below it; any other a class.
 CATALOG_SQL = """SELECT LabelId, Label, Description, NumImages,
-       CAST(NULL AS STRING) AS Relation, CAST(NULL AS INT64) AS NumRelations
+       CAST(NULL AS STRING) AS Relation, CAST(NULL AS INT64) AS NumRelations,
+       CAST(NULL AS STRING) AS Parent, CAST(NULL AS STRING) AS Kind
 FROM class_counts
 UNION ALL
-SELECT NULL, NULL, NULL, NumImages, Relation, NumRelations FROM relation_counts"""
+SELECT NULL, NULL, NULL, NumImages, Relation, NumRelations, NULL, NULL FROM relation_counts
+UNION ALL
+SELECT NULL, Child, NULL, NULL, NULL, NULL, Parent, Kind FROM class_hierarchy
+UNION ALL
+SELECT NULL, Label, NULL, NumImages, NULL, NULL, NULL, 'Below' FROM subtree_counts"""
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,9 @@ class Results(Generic[T]):
 class Catalog:
     classes: tuple[ClassInfo, ...]
     relations: tuple[RelationInfo, ...]
+    hierarchy: Hierarchy = field(default_factory=Hierarchy, compare=False, repr=False)
+    # images of a class with subclasses, or of any class below it, each counted once
+    below_counts: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     _like: Results[int] = field(default_factory=Results, compare=False, repr=False)
     _relations_like: Results[str] = field(default_factory=Results, compare=False, repr=False)
 
@@ -109,6 +119,29 @@ class Catalog:
 
     def find(self, description: str) -> ClassInfo | None:
         return self.by_description.get(description.strip().lower())
+
+    def class_of(self, label: str) -> ClassInfo | None:
+        """A class by label; the hierarchy's root and its other classes with no row too."""
+        found = self.by_label.get(label)
+        if found is None and label in self.hierarchy:
+            name = ROOT_NAME if label == ROOT else label
+            found = ClassInfo(label, name, 0, 0)
+        return found
+
+    def find_in_hierarchy(self, description: str) -> ClassInfo | None:
+        found = self.find(description)
+        if found is None and description.strip().lower() == ROOT_NAME.lower():
+            found = self.class_of(ROOT)
+        return found
+
+    def with_subclasses(self, c: ClassInfo) -> list[ClassInfo]:
+        """`c` and every class below it (Subcategory edges) that the data knows, in that order."""
+        below = (self.by_label.get(label) for label in self.hierarchy.below(c.label))
+        return [c, *(b for b in below if b is not None and b != c)]
+
+    def images_below(self, c: ClassInfo) -> int:
+        """Images of `c` or of a class below it, each once."""
+        return self.below_counts.get(c.label, c.num_images)
 
     @cached_property
     def _by_length(self) -> dict[int, list[tuple[int, str, ClassInfo]]]:
@@ -188,15 +221,21 @@ class Catalog:
 def load_catalog(warehouse: Warehouse) -> Catalog:
     classes: list[ClassInfo] = []
     relations: list[RelationInfo] = []
+    edges: list[Edge] = []
+    below: dict[str, int] = {}
     for r in warehouse.query(CATALOG_SQL):
-        if r["Relation"] is None:
+        if r["Kind"] == "Below":
+            below[r["Label"]] = int(r["NumImages"])
+        elif r["Kind"] is not None:
+            edges.append(Edge(r["Parent"], r["Label"], r["Kind"]))
+        elif r["Relation"] is None:
             classes.append(ClassInfo(r["Label"], r["Description"], int(r["NumImages"]),
                                      int(r["LabelId"])))  # fmt: skip
         else:
             relations.append(RelationInfo(r["Relation"], int(r["NumRelations"]),
                                           int(r["NumImages"])))  # fmt: skip
     relations.sort(key=lambda r: r.relation)
-    return Catalog(tuple(classes), tuple(relations))
+    return Catalog(tuple(classes), tuple(relations), Hierarchy(tuple(edges)), below)
 
 
 @dataclass

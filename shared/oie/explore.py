@@ -21,7 +21,7 @@ from .catalog import (
 )
 from .keys import MAX_KEY, MIN_KEY, image_id, image_key
 from .patterns import Like
-from .warehouse import Array, Element, Param, Warehouse, ints
+from .warehouse import Array, Element, Param, Row, Warehouse, ints, strings
 
 SLICE_ROWS = 20_000  # label rows the first slice of image_search_multiple aims to read
 WHOLE_ROWS = 150_000  # up to this many label rows in all, one query reads them at once
@@ -79,6 +79,31 @@ WHOLE_BEFORE = WHOLE.format(
     tier_order="ASC", key_order="DESC",
 )  # fmt: skip
 
+# Images with any of the labels (a class and those below it), each once, in one slice.
+ANY = """SELECT ImageKey, ARRAY_AGG(LabelId ORDER BY LabelId) AS LabelIds FROM labels_by_label
+WHERE LabelId IN UNNEST(@labels) AND ImageKey BETWEEN @lo AND @hi
+GROUP BY ImageKey ORDER BY ImageKey {order} LIMIT @n"""
+
+# image_search_multiple with subclasses: each searched class (@groups) stands for itself
+# and the classes below it (class_closure); an image matches it through any of them.
+GROUPS = """SELECT l.ImageKey AS ImageKey, COUNT(DISTINCT c.Ancestor) AS Matched,
+  ARRAY_AGG(DISTINCT c.Ancestor) AS Matches
+FROM labels_by_label AS l JOIN class_closure AS c ON c.LabelId = l.LabelId
+WHERE c.Ancestor IN UNNEST(@groups) AND l.LabelId IN UNNEST(@labels)
+GROUP BY l.ImageKey
+HAVING COUNT(DISTINCT c.Ancestor) BETWEEN @min_m AND @max_m AND {past}
+ORDER BY Matched {tier_order}, ImageKey {key_order} LIMIT @n"""
+GROUPS_AFTER = GROUPS.format(
+    past="(COUNT(DISTINCT c.Ancestor) < @m OR "
+         "(COUNT(DISTINCT c.Ancestor) = @m AND l.ImageKey > @key))",
+    tier_order="DESC", key_order="ASC",
+)  # fmt: skip
+GROUPS_BEFORE = GROUPS.format(
+    past="(COUNT(DISTINCT c.Ancestor) > @m OR "
+         "(COUNT(DISTINCT c.Ancestor) = @m AND l.ImageKey < @key))",
+    tier_order="ASC", key_order="DESC",
+)  # fmt: skip
+
 QUERIES = {
     "search_after": SEARCH_AFTER,
     "search_before": SEARCH_BEFORE,
@@ -91,6 +116,10 @@ QUERIES = {
     "image": IMAGE,
     "whole_after": WHOLE_AFTER,
     "whole_before": WHOLE_BEFORE,
+    "any_after": ANY.format(order="ASC"),
+    "any_before": ANY.format(order="DESC"),
+    "groups_after": GROUPS_AFTER,
+    "groups_before": GROUPS_BEFORE,
 }
 
 Mode = Literal["any", "all"]
@@ -147,6 +176,7 @@ class SearchPage:
     found: list[ClassInfo] = field(default_factory=list)  # the classes searched for
     unknown: list[str] = field(default_factory=list)  # names that are no class
     suggestions: dict[str, list[ClassInfo]] = field(default_factory=dict)
+    added: list[ClassInfo] = field(default_factory=list)  # classes below, with subclasses
 
 
 @dataclass
@@ -212,14 +242,19 @@ class Explorer:
         limit: int = 10,
         after: Cursor | None = None,
         before: Cursor | None = None,
+        subclasses: bool = False,
     ) -> SearchPage:
+        """Images of a class in ImageId order; with `subclasses`, of it or any class below."""
         catalog = self.catalog
-        found = catalog.find(description)
+        found = catalog.find_in_hierarchy(description) if subclasses else catalog.find(description)
         if found is None:
             return SearchPage(
                 [], limit, unknown=[description],
                 suggestions={description: catalog.suggest(description)},
             )  # fmt: skip
+        group = catalog.with_subclasses(found) if subclasses else [found]
+        if len(group) > 1 or not found.label_id:
+            return self._search_group(group, limit, after, before)
         backward = before is not None and after is None
         cursor = before if backward else after
         start = _past(cursor, backward) if cursor else MIN_KEY
@@ -242,6 +277,37 @@ class Explorer:
             page.previous = Cursor(ids[0]) if has_previous else None
         return page
 
+    def _search_group(self, group: list[ClassInfo], limit: int, after: Cursor | None,
+                      before: Cursor | None) -> SearchPage:  # fmt: skip
+        """Images with any label of `group` (a class, then those below it), each once."""
+        catalog = self.catalog
+        backward = before is not None and after is None
+        cursor = before if backward else after
+        start = _past(cursor, backward) if cursor else MIN_KEY
+        rows_all = sum_images(group)
+        one_pass = getattr(self.warehouse, "prefers_few_queries", False) or rows_all <= WHOLE_ROWS
+        share = 1.0 if one_pass else SLICE_ROWS / rows_all
+        labels = ints(sorted(c.label_id for c in group if c.label_id))
+        rows: list[Row] = []
+        if labels.values:
+            sql = QUERIES["any_before" if backward else "any_after"]
+            rows = self._slices(sql, {"labels": labels}, share, start, limit + 1, backward)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if backward:
+            rows.reverse()
+        hits = [
+            Hit(image_id(r["ImageKey"]), [self._class(catalog, i) for i in r["LabelIds"]])
+            for r in rows
+        ]
+        page = SearchPage(hits, limit, found=[group[0]], added=group[1:])
+        if hits:
+            has_next = True if backward else more
+            has_previous = more if backward else cursor is not None
+            page.next = Cursor(hits[-1].image_id) if has_next else None
+            page.previous = Cursor(hits[0].image_id) if has_previous else None
+        return page
+
     def image_search_multiple(
         self,
         descriptions: list[str],
@@ -249,8 +315,11 @@ class Explorer:
         limit: int = 10,
         after: Cursor | None = None,
         before: Cursor | None = None,
+        subclasses: bool = False,
     ) -> SearchPage:
         """Images with any (or all) of the classes: most matched classes first, then ImageId.
+
+        With `subclasses`, an image matches a class through it or any class below it.
 
         Results come in tiers (images matching k classes, then k-1, ...), each in ImageId
         order. A page is found by reading the ImageKey space in slices sized from what the
@@ -261,7 +330,7 @@ class Explorer:
         found: list[ClassInfo] = []
         unknown: list[str] = []
         for name in descriptions:
-            c = catalog.find(name)
+            c = catalog.find_in_hierarchy(name) if subclasses else catalog.find(name)
             if c is None:
                 unknown.append(name)
             elif c not in found:
@@ -278,6 +347,9 @@ class Explorer:
         cursor = before if backward else after
         if cursor is not None and cursor.matched not in tiers:
             cursor = Cursor(cursor.image_id, tiers[0])
+        groups = [catalog.with_subclasses(c) for c in found] if subclasses else []
+        if any(len(g) > 1 or not g[0].label_id for g in groups):
+            return self._search_groups(page, groups, tiers, cursor, limit, backward)
         matched: dict[int, set[int]] | None = None
         if getattr(self.warehouse, "prefers_few_queries", False):
             rows, matched = self._scan_whole(found, tiers, cursor, limit + 1, backward)
@@ -294,6 +366,51 @@ class Explorer:
             has_previous = more if backward else cursor is not None
             page.next = Cursor(image_id(last), last_m) if has_next else None
             page.previous = Cursor(image_id(first), first_m) if has_previous else None
+        return page
+
+    def _search_groups(
+        self,
+        page: SearchPage,
+        groups: list[list[ClassInfo]],
+        tiers: list[int],
+        cursor: Cursor | None,
+        limit: int,
+        backward: bool,
+    ) -> SearchPage:
+        """image_search_multiple over groups (a class and the classes below it), in one pass."""
+        found = page.found
+        labels = sorted({c.label_id for g in groups for c in g if c.label_id})
+        if cursor is None:
+            m, key = max(tiers) + 1, MIN_KEY  # before every tier
+        else:
+            m, key = cursor.matched, image_key(cursor.image_id)
+        params: dict[str, Param] = {
+            "groups": strings(c.label for c in found), "labels": ints(labels),
+            "min_m": min(tiers), "max_m": max(tiers), "m": m, "key": key, "n": limit + 1,
+        }  # fmt: skip
+        rows = []
+        if labels:
+            rows = self.warehouse.query(GROUPS_BEFORE if backward else GROUPS_AFTER, params)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if backward:
+            rows.reverse()
+        page.hits = [
+            Hit(image_id(r["ImageKey"]), [c for c in found if c.label in r["Matches"]])
+            for r in rows
+        ]
+        added: dict[str, ClassInfo] = {}
+        for c in (c for g in groups for c in g[1:] if c not in found):
+            added.setdefault(c.label, c)
+        page.added = list(added.values())
+        if rows:
+            first, last = rows[0], rows[-1]
+            has_next = True if backward else more
+            has_previous = more if backward else cursor is not None
+            page.next = Cursor(image_id(last["ImageKey"]), last["Matched"]) if has_next else None
+            page.previous = (
+                Cursor(image_id(first["ImageKey"]), first["Matched"]) if has_previous else None
+            )
         return page
 
     def _hits(self, found: list[ClassInfo], rows: list[tuple[int, int]],
@@ -385,16 +502,21 @@ class Explorer:
             params["rare"] = ints(c.label_id for c in rare)
             share = max(share, 4 * n / max(rows_rare, 1))
         name = ("multiple_rare_" if driven else "multiple_") + ("before" if backward else "after")
-        sql = QUERIES[name]
+        rows = self._slices(QUERIES[name], params, share, edge, n, backward)
+        return [(r["ImageKey"], m) for r in rows]
+
+    def _slices(self, sql: str, params: dict[str, Param], share: float, edge: int, n: int,
+                backward: bool) -> list[Row]:  # fmt: skip
+        """Up to n rows of `sql` from `edge` on, reading the key space slice by slice; the
+        first slice is `share` of it (1: all of it, in one statement)."""
         width = KEY_SPACE if share >= 1 else max(int(KEY_SPACE * share), 1 << 40)
-        out: list[tuple[int, int]] = []
+        out: list[Row] = []
         while MIN_KEY <= edge <= MAX_KEY and len(out) < n:
             if backward:
                 lo, hi = max(edge - width + 1, MIN_KEY), edge
             else:
                 lo, hi = edge, min(edge + width - 1, MAX_KEY)
-            rows = self.warehouse.query(sql, {**params, "lo": lo, "hi": hi, "n": n - len(out)})
-            got = [(r["ImageKey"], m) for r in rows]
+            got = self.warehouse.query(sql, {**params, "lo": lo, "hi": hi, "n": n - len(out)})
             out += got
             edge = lo - 1 if backward else hi + 1
             # size the next slice from the density seen so far: about 1.5x what is missing

@@ -17,7 +17,9 @@ SCHEMA_DIRS = (
     Path(__file__).parent / "schemas",
     Path(__file__).resolve().parents[2] / "infra" / "schemas",
 )
-LOADED = ("classes", "image_labels", "relations")  # imported from CSV (the seed's tables)
+CSV_TABLES = ("classes", "image_labels", "relations")  # imported from CSV (the seed's tables)
+HIERARCHY = "class_hierarchy"  # imported from the hierarchy's JSON; empty until it is
+LOADED = (*CSV_TABLES, HIERARCHY)
 CLASSIFICATIONS = "classifications"  # appended to by the classifiers
 _SQL_TYPES = {"FLOAT": "FLOAT64", "INTEGER": "INT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}
 
@@ -62,8 +64,9 @@ def spec(name: str) -> TableSpec:
     )
 
 
-# The loaded tables' columns (also the tables the seed app queried).
-SCHEMAS: dict[str, Schema] = {name: spec(name).columns for name in LOADED}
+# The CSV tables' columns (also the tables the seed app queried); every import needs them.
+SCHEMAS: dict[str, Schema] = {name: spec(name).columns for name in CSV_TABLES}
+PAIR_PARTNERS = 200  # class_pairs keeps each class's most frequent partners, this many
 
 
 @dataclass(frozen=True)
@@ -128,5 +131,45 @@ DERIVED: tuple[Derived, ...] = (
                   COUNT(DISTINCT ImageKey) AS NumImages
            FROM relations_by_image GROUP BY Relation""",
         ("Relation",),
+    ),
+    Derived(
+        "class_closure",  # each class with every class below it (Subcategory), itself too
+        """WITH RECURSIVE below AS (
+             SELECT Parent AS Ancestor, Child AS Label, 1 AS Depth FROM class_hierarchy
+             WHERE Kind = 'Subcategory'
+             UNION ALL
+             SELECT b.Ancestor AS Ancestor, h.Child AS Label, b.Depth + 1 AS Depth
+             FROM below AS b JOIN class_hierarchy AS h ON h.Parent = b.Label
+             WHERE h.Kind = 'Subcategory' AND b.Depth < 100)
+           SELECT m.Ancestor AS Ancestor, i.LabelId AS LabelId
+           FROM (SELECT Ancestor, Label FROM below
+                 UNION DISTINCT SELECT Label, Label FROM class_ids) AS m
+           JOIN class_ids AS i ON i.Label = m.Label""",
+        ("Ancestor", "LabelId"),
+    ),
+    Derived(
+        "subtree_counts",  # images of a class or of any class below it, each once
+        """SELECT c.Ancestor AS Label, COUNT(DISTINCT l.ImageKey) AS NumImages
+           FROM class_closure AS c JOIN labels_by_label AS l ON l.LabelId = c.LabelId
+           GROUP BY c.Ancestor""",
+        ("Label",),
+    ),
+    Derived(
+        "class_pairs",  # images with both classes; each class's top PAIR_PARTNERS partners
+        f"""SELECT a.LabelId AS LabelId1, b.LabelId AS LabelId2, COUNT(*) AS NumImages
+            FROM labels_by_image AS a JOIN labels_by_image AS b
+              ON b.ImageKey = a.ImageKey AND b.LabelId <> a.LabelId
+            GROUP BY LabelId1, LabelId2
+            QUALIFY ROW_NUMBER() OVER (
+              PARTITION BY LabelId1 ORDER BY COUNT(*) DESC, LabelId2) <= {PAIR_PARTNERS}""",
+        ("LabelId1", "LabelId2"),
+    ),
+    Derived(
+        "class_relations",  # images of a class that take part in a relation of a type
+        """SELECT l.LabelId AS LabelId, r.Relation AS Relation,
+                  COUNT(DISTINCT r.ImageKey) AS NumImages
+           FROM relations_by_image AS r JOIN labels_by_image AS l ON l.ImageKey = r.ImageKey
+           GROUP BY LabelId, Relation""",
+        ("LabelId", "Relation"),
     ),
 )

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OIEError
-from ..tables import DERIVED, SCHEMAS, spec
+from ..tables import DERIVED, HIERARCHY, SCHEMAS, spec
 from ..warehouse import Warehouse
+from . import hierarchy
 from .formats import BadRow, Format, detect, expected
 
 MAX_BAD_FRACTION = 0.1  # more malformed rows than this: the file is not what it claims
@@ -126,12 +127,14 @@ def import_files(
 ) -> list[FileReport]:
     """Check every file, then load each into its table and rebuild the derived tables.
 
-    `files` maps a table (classes, image_labels, relations) to a CSV path. `progress`,
-    given a label and a size in bytes, returns a callback for bytes read.
+    `files` maps a table (classes, image_labels, relations) to a CSV path, and may map
+    class_hierarchy to the hierarchy's JSON. `progress`, given a label and a size in bytes,
+    returns a callback for bytes read.
     """
-    unknown = set(files) - set(SCHEMAS)
+    unknown = set(files) - {*SCHEMAS, HIERARCHY}
     if unknown:
-        raise ImportFailed(f"unknown table(s) {sorted(unknown)}; known: {sorted(SCHEMAS)}")
+        known = sorted((*SCHEMAS, HIERARCHY))
+        raise ImportFailed(f"unknown table(s) {sorted(unknown)}; known: {known}")
     missing = [t for t in SCHEMAS if t not in files and warehouse.row_count(t) is None]
     if missing:
         raise ImportFailed(f"import {', '.join(missing)} too: the explorer needs {list(SCHEMAS)}")
@@ -140,18 +143,49 @@ def import_files(
     with tempfile.TemporaryDirectory(dir=workdir, prefix="import-") as tmp:
         cleaned: dict[str, tuple[Path, FileReport]] = {}
         for table, path in files.items():
+            if table == HIERARCHY:
+                cleaned[table] = check_hierarchy(path, Path(tmp))
+                continue
             clean = Path(tmp) / f"{table}.csv"
             size = path.stat().st_size if path.is_file() else 0
             tick = progress(f"checking {path.name}", size) if progress else None
             with open(clean, "w", newline="", encoding="utf-8") as out:
                 cleaned[table] = (clean, check_file(table, path, out, tick))
         for table, (clean, _report) in cleaned.items():
-            warehouse.load_csv(table, SCHEMAS[table], clean, spec(table).cluster_by)
-    derive_tables(warehouse)
+            warehouse.load_csv(table, spec(table).columns, clean, spec(table).cluster_by)
+        derive_tables(warehouse, Path(tmp))
     return [report for _clean, report in cleaned.values()]
 
 
-def derive_tables(warehouse: Warehouse) -> None:
-    """Rebuild the sorted copies and counts from the loaded tables."""
+def check_hierarchy(path: Path, tmp: Path) -> tuple[Path, FileReport]:
+    """Read and check the hierarchy's JSON; its edges as a CSV of the table's columns."""
+    try:
+        edges = hierarchy.read(path)
+    except hierarchy.BadHierarchy as exc:
+        raise ImportFailed(str(exc)) from None
+    clean = tmp / f"{HIERARCHY}.csv"
+    _write_edges(clean, edges)
+    report = FileReport(HIERARCHY, path, "Open Images class hierarchy (JSON)", rows=len(edges))
+    return clean, report
+
+
+def _write_edges(path: Path, edges: list[hierarchy.Edge]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(name for name, _ in spec(HIERARCHY).columns)
+        writer.writerows((e.parent, e.child, e.kind) for e in edges)
+
+
+def derive_tables(warehouse: Warehouse, workdir: Path | None = None) -> None:
+    """Rebuild the sorted copies and counts from the loaded tables.
+
+    A warehouse never given a hierarchy gets an empty one, so the pages and the derived
+    tables that read it work (without subclasses) before it is imported.
+    """
+    if warehouse.row_count(HIERARCHY) is None:
+        with tempfile.TemporaryDirectory(dir=workdir, prefix="hierarchy-") as tmp:
+            empty = Path(tmp) / f"{HIERARCHY}.csv"
+            _write_edges(empty, [])
+            warehouse.load_csv(HIERARCHY, spec(HIERARCHY).columns, empty)
     for derived in DERIVED:
         warehouse.derive(derived.name, derived.select, derived.order_by)

@@ -21,6 +21,7 @@ class Asset:
     table: str
     name: str  # file name in the course bucket's data folder and in assets/openimages/
     sha256: str | None  # None: no published checksum; the computed one is reported
+    url: str | None = None  # where it is published, when not beside the course files
 
 
 # The course copies. classes.csv and relations.csv are byte-identical to the assets folder's;
@@ -31,6 +32,12 @@ COURSE_FILES: tuple[Asset, ...] = (
     Asset("image_labels", "image-labels.csv", None),
     Asset("relations", "relations.csv",
           "4064c33e103adee90c8084bcaaf6b23a5e29c400bfab0e01e020cef92e4d2a22"),
+)  # fmt: skip
+# Open Images' class hierarchy, from where Open Images publishes it (V4 onwards, unchanged).
+HIERARCHY_FILE = Asset(
+    "class_hierarchy", "bbox_labels_600_hierarchy.json",
+    "dbfb4df453228c95d4154772b615ec65a787abd5d451b8d20c4ba08a4041f3a6",
+    "https://storage.googleapis.com/openimages/2018_04/bbox_labels_600_hierarchy.json",
 )  # fmt: skip
 
 
@@ -89,18 +96,24 @@ def demo_files(
     cache_dir: Path,
     base_url: str,
     progress: Callable[[str], Callable[[int, int | None], None]] | None = None,
+    hierarchy_url: str | None = None,
 ) -> dict[str, Path]:
-    """The course CSVs by table: from `assets/openimages/` when set, else downloaded."""
+    """The course CSVs and the class hierarchy by table: from `assets/openimages/` when set,
+    else downloaded (the hierarchy from `hierarchy_url`, by default where Open Images
+    publishes it)."""
+    wanted = (*COURSE_FILES, HIERARCHY_FILE)
     if assets is not None:
         folder = assets / "openimages"
-        missing = [a.name for a in COURSE_FILES if not (folder / a.name).is_file()]
+        missing = [a.name for a in wanted if not (folder / a.name).is_file()]
         if missing:
             raise DownloadFailed(f"OIE_ASSETS={assets}: {folder} lacks {', '.join(missing)}")
-        return {a.table: folder / a.name for a in COURSE_FILES}
+        return {a.table: folder / a.name for a in wanted}
     base = base_url if base_url.endswith("/") else base_url + "/"
+
+    def url(a: Asset) -> str:
+        return (hierarchy_url or a.url or "") if a is HIERARCHY_FILE else base + a.name
+
     return {
-        a.table: download(
-            base + a.name, cache_dir / a.name, a.sha256, progress(a.name) if progress else None
-        )
-        for a in COURSE_FILES
-    }
+        a.table: download(url(a), cache_dir / a.name, a.sha256, progress and progress(a.name))
+        for a in wanted
+    }  # fmt: skip

@@ -87,7 +87,8 @@ def course_csvs(config: Config, settings: Settings) -> dict[str, Path]:
         files = {a.table: folder / a.name for a in COURSE_FILES}
     else:
         s = settings
-        files = demo_files(s.assets, s.data_dir / "downloads", s.data_url)
+        found = demo_files(s.assets, s.data_dir / "downloads", s.data_url)
+        files = {a.table: found[a.table] for a in COURSE_FILES}  # the hierarchy is not a CSV
     for table, path in files.items():
         check_header(table, path)
     return files

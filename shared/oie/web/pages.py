@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..catalog import ClassInfo
+from ..catalog import Catalog, ClassInfo
+from ..dataset.formats import LABEL
+from ..errors import InputError
 from ..explore import Cursor, Mode, Relation, SearchPage
 from ..links import Links
 from .params import Params
@@ -66,6 +68,23 @@ def _not_found_notes(result: SearchPage, links: Links) -> list[dict[str, Any]]:
         {"name": name, "did_you_mean": [_class(c, links) for c in result.suggestions.get(name, [])]}
         for name in result.unknown
     ]
+
+
+def _subclasses(q: Params) -> bool:
+    return q.choice("subclasses", "0", ("0", "1")) == "1"
+
+
+def _with_subclasses(result: SearchPage, subclasses: bool, catalog: Catalog) -> dict[str, Any]:
+    """What `subclasses=1` added: the classes below those searched, and their images."""
+    if not subclasses:
+        return {"subclasses": False}
+    return {
+        "subclasses": True,
+        "subclasses_added": len(result.added),
+        "classes_added": [c.description for c in result.added],
+        "num_images_with_subclasses": {c.description: catalog.images_below(c)
+                                       for c in result.found},
+    }  # fmt: skip
 
 
 @page
@@ -132,10 +151,15 @@ def image_search(q: Params, app: App) -> View:
     description = q.text("description")
     limit = q.integer("image_limit", IMAGE_LIMIT, 1, MAX_LIMIT)
     after, before = q.cursor("after"), q.cursor("before")
-    result = app.explorer.image_search(description, limit, after=after, before=before)
-    base = {"description": description, "image_limit": limit}
+    subclasses = _subclasses(q)
+    result = app.explorer.image_search(description, limit, after=after, before=before,
+                                       subclasses=subclasses)  # fmt: skip
+    base: dict[str, Any] = {"description": description, "image_limit": limit}
+    if subclasses:
+        base["subclasses"] = 1
     data = {
         **base,
+        **_with_subclasses(result, subclasses, app.explorer.catalog),
         "class": _class(result.found[0], links) if result.found else None,
         "count": len(result.hits),
         "images": [_image(h.image_id, links) for h in result.hits],
@@ -153,8 +177,11 @@ def image_search_multiple(q: Params, app: App) -> View:
     mode: Mode = "all" if q.choice("mode", "any", ("any", "all")) == "all" else "any"
     limit = q.integer("image_limit", IMAGE_LIMIT, 1, MAX_LIMIT)
     after, before = q.cursor("after", tiered=True), q.cursor("before", tiered=True)
-    result = app.explorer.image_search_multiple(names, mode, limit, after, before)
-    base = {"descriptions": ",".join(names), "mode": mode, "image_limit": limit}
+    subclasses = _subclasses(q)
+    result = app.explorer.image_search_multiple(names, mode, limit, after, before, subclasses)
+    base: dict[str, Any] = {"descriptions": ",".join(names), "mode": mode, "image_limit": limit}
+    if subclasses:
+        base["subclasses"] = 1
     n = len(result.found)
     images = [
         _image(
@@ -168,6 +195,7 @@ def image_search_multiple(q: Params, app: App) -> View:
     ]
     data = {
         **base,
+        **_with_subclasses(result, subclasses, app.explorer.catalog),
         "classes": [_class(c, links) for c in result.found],
         "count": len(images),
         "images": images,
@@ -225,3 +253,55 @@ def suggest(q: Params, app: App) -> View:
         "did_you_mean": [_class(c, links) for c in near],
     }
     return View("suggest.html", f"Class names like {text}", data)
+
+
+def _node(c: ClassInfo, links: Links, catalog: Catalog) -> dict[str, Any]:
+    return {
+        **_class(c, links),
+        "num_images_with_subclasses": catalog.images_below(c),
+        "class_info": links.url("class_info", label=c.label),
+    }
+
+
+@page
+def class_info(q: Params, app: App) -> View:
+    """One class in the hierarchy: its parents, children, parts and paths to the root."""
+    links, catalog = app.links, app.explorer.catalog
+    if q.args.get("label", "").strip():
+        label = q.text("label")
+        if not LABEL.match(label):
+            raise InputError(
+                "label", f"label must be an Open Images id like /m/01yrx, got {label!r}"
+            )
+        found = catalog.class_of(label)
+        if found is None:
+            raise InputError("label", f"no class {label} in the data set or its hierarchy")
+    else:
+        description = q.text("description")
+        found = catalog.find_in_hierarchy(description)
+        if found is None:
+            hints = ", ".join(c.description for c in catalog.suggest(description))
+            raise InputError("description", f"no class named {description!r}"
+                             + (f"; did you mean {hints}?" if hints else ""))  # fmt: skip
+    tree = catalog.hierarchy
+
+    def node(label: str) -> dict[str, Any]:
+        c = catalog.class_of(label) or ClassInfo(label, label, 0)
+        return _node(c, links, catalog)
+
+    below = catalog.with_subclasses(found)
+    data = {
+        "class": _node(found, links, catalog),
+        "in_hierarchy": found.label in tree,
+        "parents": [{**node(e.parent), "kind": e.kind} for e in tree.parents(found.label)],
+        "children": [node(label) for label in tree.children(found.label, "Subcategory")],
+        "parts": [node(label) for label in tree.children(found.label, "Part")],
+        "paths_to_root": [
+            [node(label) for label in path] for path in tree.paths_to_root(found.label)
+        ],
+        "subclasses": len(below) - 1,
+        "image_search_with_subclasses": links.url(
+            "image_search", description=found.description, subclasses=1
+        ),
+    }
+    return View("class_info.html", f"Class {found.description}", data)
