@@ -154,3 +154,20 @@ class HierarchyOracle(Oracle):
                 kind,
             )
         ]
+
+    def facets(self, images: list[str]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        """(class, images) and (relation, images) over these images, most images first."""
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS picked (ImageId)")
+        self.db.execute("DELETE FROM picked")
+        self.db.executemany("INSERT INTO picked VALUES (?)", [(i,) for i in images])
+        classes = self.rows(
+            """SELECT c.Description, COUNT(DISTINCT l.ImageId) AS n FROM image_labels l
+               JOIN classes c ON c.Label = l.Label WHERE l.ImageId IN (SELECT ImageId FROM picked)
+               GROUP BY c.Label ORDER BY n DESC, lower(c.Description)"""
+        )
+        relations = self.rows(
+            """SELECT Relation, COUNT(DISTINCT ImageId) AS n FROM relations
+               WHERE ImageId IN (SELECT ImageId FROM picked) GROUP BY Relation
+               ORDER BY n DESC, Relation"""
+        )
+        return classes, relations

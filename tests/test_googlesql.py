@@ -281,13 +281,22 @@ def test_one_statement_per_page(fake: FakeBigQuery, bq: BigQueryWarehouse, host_
         "/image_search_multiple?descriptions=Animal,Person&subclasses=1",
     ]:  # fmt: skip
         fake.reset()
-        response = client.get(url + ("&" if "?" in url else "?") + "format=json")
+        response = client.get(url + ("&" if "?" in url else "?") + "format=json&facets=0")
         assert response.status_code == 200, url
         calls = fake.queries()
         expected = 0 if url.startswith(("/relations", "/classes")) else 1  # catalog is cached
         assert len(calls) == expected, (url, [c.body["query"][:60] for c in calls])
         assert all(c.jobless and c.body.get("defaultDataset") for c in calls), url
         assert all(int(c.body["maximumBytesBilled"]) == 500_000_000 for c in calls), url
+    # The facet panel costs one statement more (exact, from class_pairs), or two (a sample
+    # of the search, then its counts).
+    for url, statements in [
+        ("/image_search?description=Man", 2), ("/image_search_multiple?descriptions=Man,Guitar", 3),
+        ("/image_search?description=Animal&subclasses=1", 3), ("/relation_search?relation=on", 3),
+    ]:  # fmt: skip
+        fake.reset()
+        assert client.get(url + "&format=json").status_code == 200, url
+        assert len(fake.queries()) == statements, url
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,20 @@ GROUPS_BEFORE = GROUPS.format(
     tier_order="ASC", key_order="DESC",
 )  # fmt: skip
 
+# Facets. Of one class: exact, from the pair counts derived at import (each class's top
+# tables.PAIR_PARTNERS partners). Of any other search: counted over a sample of its images.
+FACETS_OF_CLASS = """SELECT LabelId2 AS LabelId, CAST(NULL AS STRING) AS Relation, NumImages
+FROM class_pairs WHERE LabelId1 = @label
+UNION ALL
+SELECT NULL, Relation, NumImages FROM class_relations WHERE LabelId = @label"""
+FACETS_OF_IMAGES = """SELECT LabelId, CAST(NULL AS STRING) AS Relation, COUNT(*) AS NumImages
+FROM labels_by_image WHERE ImageKey IN UNNEST(@keys) GROUP BY LabelId
+UNION ALL
+SELECT NULL, Relation, COUNT(DISTINCT ImageKey) FROM relations_by_image
+WHERE ImageKey IN UNNEST(@keys) GROUP BY Relation"""
+FACET_SAMPLE = 1000  # images a facet count reads when no table has it
+FACET_CLASSES = 20  # classes listed, most images first
+
 QUERIES = {
     "search_after": SEARCH_AFTER,
     "search_before": SEARCH_BEFORE,
@@ -120,6 +134,8 @@ QUERIES = {
     "any_before": ANY.format(order="DESC"),
     "groups_after": GROUPS_AFTER,
     "groups_before": GROUPS_BEFORE,
+    "facets_of_class": FACETS_OF_CLASS,
+    "facets_of_images": FACETS_OF_IMAGES,
 }
 
 Mode = Literal["any", "all"]
@@ -186,6 +202,16 @@ class RelationPage:
     limit: int
     has_next: bool
     unmatched: list[str] = field(default_factory=list)  # patterns that match nothing
+
+
+@dataclass
+class Facets:
+    """What else is in a search's images: classes and relation types, with image counts."""
+
+    classes: list[tuple[ClassInfo, int]]
+    relations: list[tuple[str, int]]
+    exact: bool  # False: counted over the first `sample` images of the search
+    sample: int | None = None  # images counted, when a sample
 
 
 def _past(cursor: Cursor, backward: bool) -> int:
@@ -562,3 +588,51 @@ class Explorer:
         page.has_next = len(rows) > limit
         page.rows = [self._relation(catalog, image_id(r["ImageKey"]), r) for r in rows[:limit]]
         return page
+
+    def image_search_facets(self, description: str, subclasses: bool = False) -> Facets:
+        """Facets of image_search: exact from class_pairs; with subclasses, over a sample."""
+        catalog = self.catalog
+        found = catalog.find_in_hierarchy(description) if subclasses else catalog.find(description)
+        if found is None:
+            return Facets([], [], True)
+        if not subclasses or (len(catalog.with_subclasses(found)) == 1 and found.label_id):
+            rows = self.warehouse.query(FACETS_OF_CLASS, {"label": found.label_id})
+            return self._facets(catalog, rows, {found.label}, True)
+        page = self.image_search(description, FACET_SAMPLE, subclasses=True)
+        return self._sample_facets(page, {found.label})
+
+    def image_search_multiple_facets(self, descriptions: list[str], mode: Mode = "any",
+                                     subclasses: bool = False) -> Facets:  # fmt: skip
+        page = self.image_search_multiple(descriptions, mode, FACET_SAMPLE, subclasses=subclasses)
+        return self._sample_facets(page, {c.label for c in page.found})
+
+    def relation_search_facets(self, class1: str = "%", relation: str = "%", class2: str = "%"
+                               ) -> Facets:  # fmt: skip
+        rel = self.relation_search(class1, relation, class2, FACET_SAMPLE)
+        keys = sorted({image_key(r.image_id) for r in rel.rows})
+        return self._count_facets(keys, rel.has_next, set())
+
+    def _sample_facets(self, page: SearchPage, searched: set[str]) -> Facets:
+        keys = [image_key(h.image_id) for h in page.hits]
+        return self._count_facets(keys, page.next is not None, searched)
+
+    def _count_facets(self, keys: list[int], more: bool, searched: set[str]) -> Facets:
+        """Facets over these images; `more`: the search has others (a sample, not exact)."""
+        if not keys:
+            return Facets([], [], True)
+        rows = self.warehouse.query(FACETS_OF_IMAGES, {"keys": ints(keys)})
+        facets = self._facets(self.catalog, rows, searched, not more)
+        facets.sample = len(keys) if more else None
+        return facets
+
+    def _facets(self, catalog: Catalog, rows: list[Row], searched: set[str], exact: bool
+                ) -> Facets:  # fmt: skip
+        classes = [
+            (self._class(catalog, r["LabelId"]), int(r["NumImages"]))
+            for r in rows if r["Relation"] is None
+        ]  # fmt: skip
+        classes = [(c, n) for c, n in classes if c.label not in searched]
+        classes.sort(key=lambda cn: (-cn[1], cn[0].description.lower()))
+        relations = sorted(((r["Relation"], int(r["NumImages"])) for r in rows if r["Relation"]),
+                           key=lambda rn: (-rn[1], rn[0]))  # fmt: skip
+        return Facets(classes[:FACET_CLASSES], relations, exact)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ..catalog import Catalog, ClassInfo
 from ..dataset.formats import LABEL
 from ..errors import InputError
-from ..explore import Cursor, Mode, Relation, SearchPage
+from ..explore import Cursor, Facets, Mode, Relation, SearchPage
 from ..links import Links
 from .params import Params
 from .render import View, page
@@ -68,6 +68,39 @@ def _not_found_notes(result: SearchPage, links: Links) -> list[dict[str, Any]]:
         {"name": name, "did_you_mean": [_class(c, links) for c in result.suggestions.get(name, [])]}
         for name in result.unknown
     ]
+
+
+def _facets(f: Facets | None, links: Links, narrow: list[str], subclasses: bool
+            ) -> dict[str, Any] | None:  # fmt: skip
+    """The facet panel: each class links to the search narrowed by it (mode=all)."""
+    if f is None:
+        return None
+    extra = {"subclasses": 1} if subclasses else {}
+    return {
+        "exact": f.exact,
+        "sample": f.sample,
+        "classes": [
+            {
+                **_class(c, links),
+                "count": n,
+                "narrow": links.url(
+                    "image_search_multiple",
+                    descriptions=",".join([*narrow, c.description]),
+                    mode="all",
+                    **extra,
+                ),
+            }
+            for c, n in f.classes
+        ],
+        "relations": [
+            {"relation": r, "count": n, "relation_search": links.url("relation_search", relation=r)}
+            for r, n in f.relations
+        ],
+    }
+
+
+def _want_facets(q: Params) -> bool:
+    return q.choice("facets", "1", ("0", "1")) == "1"
 
 
 def _subclasses(q: Params) -> bool:
@@ -166,7 +199,12 @@ def image_search(q: Params, app: App) -> View:
         "not_found": _not_found_notes(result, links),
         "next": _cursor_link(links, "image_search", base, "after", result.next),
         "previous": _cursor_link(links, "image_search", base, "before", result.previous),
-    }
+        "facets": _facets(
+            app.explorer.image_search_facets(description, subclasses)
+            if result.found and _want_facets(q) else None,
+            links, [c.description for c in result.found], subclasses,
+        ),
+    }  # fmt: skip
     return View("image_search.html", f"Images of {description}", data)
 
 
@@ -202,7 +240,12 @@ def image_search_multiple(q: Params, app: App) -> View:
         "not_found": _not_found_notes(result, links),
         "next": _cursor_link(links, "image_search_multiple", base, "after", result.next),
         "previous": _cursor_link(links, "image_search_multiple", base, "before", result.previous),
-    }
+        "facets": _facets(
+            app.explorer.image_search_multiple_facets(names, mode, subclasses)
+            if result.found and _want_facets(q) else None,
+            links, [c.description for c in result.found], subclasses,
+        ),
+    }  # fmt: skip
     return View("image_search_multiple.html", "Images of several classes", data)
 
 
@@ -228,7 +271,12 @@ def relation_search(q: Params, app: App) -> View:
         "previous": links.url("relation_search", **base, offset=max(offset - limit, 0) or None)
         if offset
         else None,
-    }
+        "facets": _facets(
+            app.explorer.relation_search_facets(class1, relation, class2)
+            if not result.unmatched and _want_facets(q) else None,
+            links, [], False,
+        ),
+    }  # fmt: skip
     return View("relation_search.html", "Relation search", data)
 
 
