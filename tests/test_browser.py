@@ -156,6 +156,7 @@ PAGES = [
     "/relation_search?class1=%25&relation=plays&class2=%25", "/results",
     "/image_classify_classes", "/image_classify", "/label_detection", "/suggest?q=ta",
     "/image_search?description=Cat&image_limit=5000", "/no_such_page",
+    "/class_info?description=Cat", "/image_search?description=Animal&subclasses=1",
 ]  # fmt: skip
 
 

@@ -197,6 +197,7 @@ QUERIES = {
     "image_search_multiple": ("descriptions=Man,Guitar,Table&image_limit=25", "images"),
     "relation_search": ("class1=%25an&relation=%25&class2=T%25&image_limit=20", "relations"),
     "suggest": ("q=ta", "classes"),
+    "class_info": ("description=Man", "children"),
 }
 
 

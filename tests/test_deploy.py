@@ -28,7 +28,7 @@ EVENT_FUNCTIONS = tuple(f.name for f in manifest.load(ROOT / "functions") if f.k
 # Who runs each function, and who may call it: the least-privilege design under test.
 QUERY = ("index", "classes", "relations", "image_info", "image_search",
          "image_search_multiple", "relation_search", "image_classify_classes",
-         "suggest")  # fmt: skip
+         "suggest", "class_info")  # fmt: skip
 PRIVATE = ("results", "image_classify", "label_detection")
 ACCOUNT = {name: "query" for name in QUERY} | {
     "results": "results",

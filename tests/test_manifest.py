@@ -53,7 +53,7 @@ def test_the_manifest_lists_every_function_folder() -> None:
     assert {f.name for f in listed} == folders
     kinds = {f.name: f.kind for f in listed}
     assert kinds["classify_tflite"] == kinds["classify_vision"] == "event"
-    assert sum(k == "http" for k in kinds.values()) == 12
+    assert sum(k == "http" for k in kinds.values()) == 13
 
 
 def test_a_new_entry_is_served_by_the_local_host(with_hello: Path) -> None:
