@@ -32,7 +32,7 @@ from werkzeug.test import Client
 
 from oie.warehouse.bigquery_adapter import BigQueryWarehouse
 
-from .conftest import need
+from .conftest import hierarchy_file, need
 from .support import bundles as b
 from .support.bqemulator import bqemulator_python, with_course_data
 from .support.gcs_emulator import fake_gcs_binary, gcs_emulator
@@ -83,7 +83,8 @@ def venvs(bundles: dict[str, Path], python: str) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def bq_endpoint(course_files: dict[str, Path]) -> Iterator[str]:
     need(bqemulator_python() is not None, "no .venv-bqemu (tests/support/install-bqemulator.sh)")
-    with with_course_data(PROJECT, DATASET, course_files) as endpoint:
+    files = {**course_files, "class_hierarchy": hierarchy_file(course_files)}
+    with with_course_data(PROJECT, DATASET, files) as endpoint:
         yield endpoint
 
 
@@ -197,7 +198,7 @@ QUERIES = {
     "image_search_multiple": ("descriptions=Man,Guitar,Table&image_limit=25", "images"),
     "relation_search": ("class1=%25an&relation=%25&class2=T%25&image_limit=20", "relations"),
     "suggest": ("q=ta", "classes"),
-    "class_info": ("description=Man", "children"),
+    "class_info": ("description=Animal", "children"),
 }
 
 

@@ -87,7 +87,7 @@ GROUP BY ImageKey ORDER BY ImageKey {order} LIMIT @n"""
 # image_search_multiple with subclasses: each searched class (@groups) stands for itself
 # and the classes below it (class_closure); an image matches it through any of them.
 GROUPS = """SELECT l.ImageKey AS ImageKey, COUNT(DISTINCT c.Ancestor) AS Matched,
-  ARRAY_AGG(DISTINCT c.Ancestor) AS Matches
+  ARRAY_AGG(DISTINCT c.Ancestor ORDER BY c.Ancestor) AS Matches
 FROM labels_by_label AS l JOIN class_closure AS c ON c.LabelId = l.LabelId
 WHERE c.Ancestor IN UNNEST(@groups) AND l.LabelId IN UNNEST(@labels)
 GROUP BY l.ImageKey

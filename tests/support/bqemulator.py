@@ -152,5 +152,5 @@ def with_course_data(project: str, dataset: str, files: Mapping[str, Path]) -> I
 
     with BQEmulator(project) as endpoint:
         reports = import_files(BigQueryWarehouse(project, dataset, endpoint), files)
-        assert [r.rows for r in reports] == [601, 4386, 2768], "not the course data"
+        assert [r.rows for r in reports][:3] == [601, 4386, 2768], "not the course data"
         yield endpoint
