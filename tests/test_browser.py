@@ -238,3 +238,34 @@ def test_upload_form_classifies_a_photo(page, base_url: str, assets: Path) -> No
     rows = page.locator("#results tr")
     assert rows.count() == 3
     assert "macaw" in rows.nth(1).inner_text() and "hotdog" in rows.nth(2).inner_text()
+
+
+def test_a_facet_click_narrows_the_search(page, base_url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(base_url + "/image_search?description=Man")
+    facet = page.locator("aside.facets a").first
+    name, count = facet.inner_text(), facet.evaluate("a => a.nextSibling.textContent.trim()")
+    facet.click()
+    page.wait_for_load_state("load")
+    assert "/image_search_multiple" in page.url and "mode=all" in page.url
+    cards = page.locator(".card")
+    assert 0 < cards.count() <= int(count)
+    for n in range(cards.count()):  # every image found has both classes
+        chips = cards.nth(n).locator(".chip").all_inner_texts()
+        assert "Man" in chips and name in chips, chips
+
+
+def test_subclasses_include_every_class_below(page, base_url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(base_url + "/image_search?description=Animal")
+    assert page.locator(".card").count() == 0  # no image is labelled Animal itself
+    page.goto(base_url + "/image_search?description=Animal&subclasses=1")
+    assert page.locator(".card").count() > 0
+    said = page.locator("p.subclasses").inner_text()
+    assert said.startswith("With ") and "images of Animal or a class below it" in said
+    # the class page: Cat's path to the root, and a step down from Animal
+    page.goto(base_url + "/class_info?description=Cat")
+    (path,) = page.locator("ul.paths li").all_inner_texts()
+    assert [step.strip() for step in path.split("\u203a")] == [
+        "Entity", "Animal", "Mammal", "Carnivore", "Cat"]  # fmt: skip
+    page.locator("ul.paths a", has_text="Animal").click()
+    page.wait_for_load_state("load")
+    assert page.locator("main li a", has_text="Mammal").count() >= 1
