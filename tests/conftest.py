@@ -6,7 +6,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 from werkzeug.test import Client
@@ -15,6 +15,9 @@ from oie.app import App, current, install
 from oie.dataset.importer import import_files
 from oie.settings import Settings
 from oie.warehouse.duckdb_adapter import DuckDBWarehouse
+
+if TYPE_CHECKING:
+    from tests.support.vision_fake import VisionFake
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -136,3 +139,15 @@ def gcloud_ok() -> None:
     """The real gcloud and bq (Debian's google-cloud-cli), which judge deploy.sh."""
     need(shutil.which("gcloud") is not None and shutil.which("bq") is not None,
          "gcloud and bq missing (Debian's google-cloud-cli)")  # fmt: skip
+
+
+@pytest.fixture
+def vision(demo_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[VisionFake]:
+    """The demo stack with Cloud Vision answered by the fake (real client, real wire)."""
+    from tests.support.vision_fake import vision_fake  # Pillow: only for the tests using it
+
+    with vision_fake() as running:
+        monkeypatch.setenv("OIE_VISION_ENDPOINT", running.endpoint)
+        fresh_app()
+        yield running
+    fresh_app()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ from werkzeug.test import Client
 
 from oie.app import current
 from oie.pipeline.events import PUBSUB_PUBLISHED, STORAGE_FINALIZED
-from tests.conftest import ROOT, fresh_app
-from tests.support.vision_fake import VisionFake, vision_fake
+from tests.conftest import ROOT
+from tests.support.vision_fake import VisionFake
 from tests.test_pipeline import BUCKET, rows
 
 FUNCTIONS = ("classify_tflite", "classify_vision")
@@ -193,21 +192,12 @@ def test_the_reasons_say_what_is_wrong(
         assert words in drop["reason"], (name, drop)
 
 
-@pytest.fixture
-def fake(demo_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[VisionFake]:
-    with vision_fake() as running:
-        monkeypatch.setenv("OIE_VISION_ENDPOINT", running.endpoint)
-        fresh_app()
-        yield running
-    fresh_app()
-
-
 @pytest.mark.vision
 def test_a_good_event_after_them_yields_one_row_each(
-    fake: VisionFake, functions: dict[str, Client], assets: Path
+    vision: VisionFake, functions: dict[str, Client], assets: Path
 ) -> None:
     data = (assets / "images" / "parrot.jpg").read_bytes()
-    fake.set_labels(data, [("/m/0gv1x", "Parrot", 0.95)])
+    vision.set_labels(data, [("/m/0gv1x", "Parrot", 0.95)])
     stored = current().blobstore.put("drop/parrot.jpg", data)
     good = ce(STORAGE_FINALIZED, {"bucket": BUCKET, "name": stored.name,
                                   "generation": stored.generation}, id="good")  # fmt: skip

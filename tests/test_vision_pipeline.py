@@ -4,7 +4,6 @@ of the Vision REST API through the real client library."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import functions_framework
@@ -13,7 +12,7 @@ from werkzeug.test import Client
 
 from oie.app import current
 from tests.conftest import ROOT, fresh_app
-from tests.support.vision_fake import VisionFake, vision_fake
+from tests.support.vision_fake import VisionFake
 from tests.test_pipeline import finalized, rows, send
 
 pytestmark = pytest.mark.vision
@@ -21,22 +20,13 @@ CAT = [("/m/01yrx", "Cat", 0.97), ("/m/0jbk", "Animal", 0.91), ("/m/zzzz", "Whis
 
 
 @pytest.fixture
-def fake(demo_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[VisionFake]:
-    with vision_fake() as running:
-        monkeypatch.setenv("OIE_VISION_ENDPOINT", running.endpoint)
-        fresh_app()
-        yield running
-    fresh_app()
-
-
-@pytest.fixture
-def cat(assets: Path, fake: VisionFake) -> bytes:
+def cat(assets: Path, vision: VisionFake) -> bytes:
     data = (assets / "images" / "cat_720p.jpg").read_bytes()
-    fake.set_labels(data, CAT)
+    vision.set_labels(data, CAT)
     return data
 
 
-def test_label_detection_page(fake: VisionFake, cat: bytes, host_app) -> None:  # type: ignore[no-untyped-def]
+def test_label_detection_page(vision: VisionFake, cat: bytes, host_app) -> None:  # type: ignore[no-untyped-def]
     web = Client(host_app)
     files = {"files": [(io.BytesIO(cat), "cat.jpg"), (io.BytesIO(b"nope"), "x.jpg")]}
     answer = web.post("/label_detection?format=json", data=files).get_json()
@@ -50,14 +40,14 @@ def test_label_detection_page(fake: VisionFake, cat: bytes, host_app) -> None:  
     assert 'action="/label_detection"' in html
 
 
-def test_classify_vision_event_and_results(fake: VisionFake, cat: bytes, host_app) -> None:  # type: ignore[no-untyped-def]
+def test_classify_vision_event_and_results(vision: VisionFake, cat: bytes, host_app) -> None:  # type: ignore[no-untyped-def]
     fn = functions_framework.create_app(
         "classify_vision", str(ROOT / "functions" / "classify_vision" / "main.py"), "cloudevent"
     ).test_client()
     current().blobstore.put("drop/cat.jpg", cat)
-    fake.fail_next(100, 503)  # more than the short retry absorbs: the event must be redelivered
+    vision.fail_next(100, 503)  # more than the short retry absorbs: the event must be redelivered
     assert send(fn, finalized("drop/cat.jpg")) == 500
-    fake.recover()
+    vision.recover()
     assert current().warehouse.row_count("classifications") in (None, 0)
     assert send(fn, finalized("drop/cat.jpg")) in (200, 204)
     assert send(fn, finalized("drop/cat.jpg")) in (200, 204)
