@@ -126,5 +126,7 @@ def test_did_you_mean_and_type_ahead_are_fast_over_20000_names(full_catalog: Cat
     for text in ("a", "s", "cat", "wild c", "the"):
         full_catalog.complete(text)
     per_prefix = (time.perf_counter() - started) / 5
-    # measured about 3 ms and 0.5 ms on 2 shared cores; the bounds leave room for a slow CI
+    # `pytest -s -k fast` prints them: 5-9 ms and 1-1.5 ms on 2 shared cores, these hard
+    # cases included; the bounds leave room for a slow CI
+    print(f"did you mean: {per_name * 1000:.1f} ms a name; type-ahead: {per_prefix * 1000:.2f} ms")
     assert per_name < 0.05 and per_prefix < 0.02, (per_name, per_prefix)

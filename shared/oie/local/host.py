@@ -45,7 +45,7 @@ def _is_photo(folder: Path, name: str) -> bool:
     """Only a name the folder's listing holds is served, so no other file can be read."""
     from ..links import photo_index
 
-    return name in photo_index(folder).values()
+    return photo_index(folder).get(Path(name).stem.lower()) == name
 
 
 def _photo(environ: WSGIEnvironment, start_response: StartResponse,
