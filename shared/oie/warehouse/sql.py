@@ -10,6 +10,11 @@ from sqlglot import exp
 
 from . import Array, Param
 
+# A longer list is sent as one list value and joined (`x IN (SELECT UNNEST($p))`): planning a
+# thousand-item IN-list costs more than the query (18 ms vs 5 ms for 1,000 keys), while for
+# a few items the IN-list prunes better.
+IN_LIST_MAX = 32
+
 
 def _param_name(node: exp.Expression) -> str | None:
     if isinstance(node, exp.Parameter):
@@ -19,7 +24,8 @@ def _param_name(node: exp.Expression) -> str | None:
 
 @lru_cache(maxsize=512)
 def to_duckdb(sql: str, list_lengths: tuple[tuple[str, int], ...] = ()) -> str:
-    """Transpile BigQuery SQL to DuckDB; `x IN UNNEST(@p)` becomes `x IN ($p__0, $p__1, ...)`.
+    """Transpile BigQuery SQL to DuckDB; `x IN UNNEST(@p)` becomes `x IN ($p__0, $p__1, ...)`,
+    or `x IN (SELECT UNNEST($p))` for a list longer than IN_LIST_MAX (`list_lengths` -1).
 
     sqlglot renders `IN UNNEST(...)` as a CASE over ARRAY_CONTAINS, which hides the filter
     from DuckDB's zone maps (about 20x slower on a sorted table); a plain IN-list prunes.
@@ -32,6 +38,11 @@ def to_duckdb(sql: str, list_lengths: tuple[tuple[str, int], ...] = ()) -> str:
         if name is None or name not in lengths:
             continue
         n = lengths[name]
+        if n < 0:
+            select = exp.select(exp.Unnest(expressions=[exp.Parameter(this=exp.var(name))]))
+            node.set("unnest", None)
+            node.set("query", exp.Subquery(this=select))
+            continue
         items = [exp.Parameter(this=exp.var(f"{name}__{i}")) for i in range(n)]
         if not items:  # `x IN ()` is invalid SQL; an empty list matches nothing
             node.replace(exp.false())
@@ -50,6 +61,9 @@ def duckdb_call(sql: str, params: Mapping[str, Param] | None) -> tuple[str, dict
     lists = {k: v.values for k, v in params.items() if isinstance(v, Array)}
     flat: dict[str, object] = {k: v for k, v in params.items() if k not in lists}
     for name, values in lists.items():
-        flat.update({f"{name}__{i}": v for i, v in enumerate(values)})
-    lengths = tuple(sorted((k, len(v)) for k, v in lists.items()))
+        if len(values) > IN_LIST_MAX:
+            flat[name] = list(values)
+        else:
+            flat.update({f"{name}__{i}": v for i, v in enumerate(values)})
+    lengths = tuple(sorted((k, -1 if len(v) > IN_LIST_MAX else len(v)) for k, v in lists.items()))
     return to_duckdb(sql, lengths), flat
