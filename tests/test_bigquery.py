@@ -75,6 +75,10 @@ def cases(duck: DuckDBWarehouse) -> dict[str, list[dict]]:
         ids[x] for x in ("/m/04yx4", "/m/0342h", "/m/04bcr3", "/m/05r655", "/m/01yrx")
     )
     mid, low, high = image_key("5000000000000000"), MIN_KEY, MAX_KEY
+    # more keys than DuckDB takes as an IN-list: the images of the first 100 Man labels
+    keys = [r["ImageKey"] for r in duck.query(
+        "SELECT ImageKey FROM labels_by_label WHERE LabelId = @l ORDER BY ImageKey LIMIT 100",
+        {"l": man})]  # fmt: skip
     return {
         "search_after": [{"label": cat, "start": low, "n": 5},
                          {"label": man, "start": mid, "n": 11}],
@@ -96,6 +100,9 @@ def cases(duck: DuckDBWarehouse) -> dict[str, list[dict]]:
         "matched_labels": [
             {"keys": ints([image_key("0041c772f8b9aef6"), mid]), "labels": ints([girl, man])}
         ],
+        "matched_by_label": [
+            {"keys": ints([image_key("0041c772f8b9aef6"), mid]), "labels": ints([girl, man])}
+        ],
         "relation_search": [
             {"any1": True, "labels1": ints([]), "any_relation": False,
              "relations": strings(["plays", "holds"]),
@@ -103,6 +110,16 @@ def cases(duck: DuckDBWarehouse) -> dict[str, list[dict]]:
             {"any1": False, "labels1": ints([girl, man]), "any_relation": True,
              "relations": strings([]),
              "any2": False, "labels2": ints([table]), "n": 1000, "offset": 0},
+        ],
+        "sample": [{"labels": ints([man, girl]), "lo": low, "hi": mid, "n": 40},
+                   {"labels": ints([]), "lo": low, "hi": high, "n": 5}],
+        "sample_dense": [{"labels": ints([man, table, cat]), "lo": mid, "hi": high, "n": 40}],
+        "relation_images": [
+            {"any1": True, "labels1": ints([]), "any_relation": False,
+             "relations": strings(["plays", "holds"]), "any2": True, "labels2": ints([]),
+             "n": 40},
+            {"any1": False, "labels1": ints([girl, man]), "any_relation": True,
+             "relations": strings([]), "any2": True, "labels2": ints([]), "n": 2000},
         ],
         "image": [{"key": image_key("0041c772f8b9aef6")}, {"key": high}],
         "whole_after": [
@@ -116,6 +133,8 @@ def cases(duck: DuckDBWarehouse) -> dict[str, list[dict]]:
         "any_after": [{"labels": ints([man, girl]), "lo": low, "hi": high, "n": 30},
                       {"labels": ints([]), "lo": low, "hi": high, "n": 5}],
         "any_before": [{"labels": ints([man, table]), "lo": low, "hi": mid, "n": 20}],
+        "any_dense_after": [{"labels": ints([man, girl, cat]), "lo": low, "hi": mid, "n": 30}],
+        "any_dense_before": [{"labels": ints([man, table]), "lo": mid, "hi": high, "n": 20}],
         "groups_after": [
             {"groups": strings(["/m/04yx4", "/m/0342h"]), "labels": ints([man, guitar, girl]),
              "min_m": 1,
@@ -128,8 +147,10 @@ def cases(duck: DuckDBWarehouse) -> dict[str, list[dict]]:
         ],
         "facets_of_class": [{"label": man}, {"label": cat}],
         "facets_of_images": [
-            {"keys": ints([image_key("0041c772f8b9aef6"), mid])},
-            {"keys": ints([])},
+            {"keys": ints([image_key("0041c772f8b9aef6"), mid]),
+             "lo": image_key("0041c772f8b9aef6"), "hi": mid, "top": 3},
+            {"keys": ints(keys), "lo": min(keys), "hi": max(keys), "top": 21},
+            {"keys": ints([]), "lo": low, "hi": high, "top": 20},
         ],
     }  # fmt: skip
 

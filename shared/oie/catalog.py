@@ -100,6 +100,11 @@ class Catalog:
         return {c.label_id: c for c in self.classes}
 
     @cached_property
+    def label_rows(self) -> int:
+        """Rows of labels_by_image: (image, class) pairs in all."""
+        return sum_images(self.classes)
+
+    @cached_property
     def by_description(self) -> dict[str, ClassInfo]:
         """Lower-cased name to class; where two classes share a name, the one with most images."""
         out: dict[str, ClassInfo] = {}

@@ -44,8 +44,12 @@ MULTIPLE_RARE = """WITH candidates AS (
 SELECT l.ImageKey FROM labels_by_label AS l JOIN candidates AS c ON c.ImageKey = l.ImageKey
 WHERE l.LabelId IN UNNEST(@labels) AND l.ImageKey BETWEEN @lo AND @hi
 GROUP BY l.ImageKey HAVING COUNT(*) = @m ORDER BY l.ImageKey {order} LIMIT @n"""
-MATCHED_LABELS = """SELECT ImageKey, LabelId FROM labels_by_image
+# Which of the labels a few images have: by image, or, when the labels have few rows in all,
+# by label (each label's run of rows is short, where the images are spread over the table).
+MATCHED = """SELECT ImageKey, LabelId FROM {table}
 WHERE ImageKey IN UNNEST(@keys) AND LabelId IN UNNEST(@labels)"""
+MATCHED_LABELS = MATCHED.format(table="labels_by_image")
+MATCHED_BY_LABEL = MATCHED.format(table="labels_by_label")
 
 RELATION_SEARCH = """SELECT ImageKey, LabelId1, Relation, LabelId2 FROM relations_by_image
 WHERE (@any1 OR LabelId1 IN UNNEST(@labels1))
@@ -79,8 +83,10 @@ WHOLE_BEFORE = WHOLE.format(
     tier_order="ASC", key_order="DESC",
 )  # fmt: skip
 
-# Images with any of the labels (a class and those below it), each once, in one slice.
-ANY = """SELECT ImageKey, ARRAY_AGG(LabelId ORDER BY LabelId) AS LabelIds FROM labels_by_label
+# Images with any of the labels (a class and those below it), each once, in one slice. A
+# broad group's images are dense in the key space: its slice of labels_by_image, one run of
+# rows, is narrower than the many runs (one per label) of labels_by_label.
+ANY = """SELECT ImageKey, ARRAY_AGG(LabelId ORDER BY LabelId) AS LabelIds FROM {table}
 WHERE LabelId IN UNNEST(@labels) AND ImageKey BETWEEN @lo AND @hi
 GROUP BY ImageKey ORDER BY ImageKey {order} LIMIT @n"""
 
@@ -110,11 +116,26 @@ FACETS_OF_CLASS = """SELECT LabelId2 AS LabelId, CAST(NULL AS STRING) AS Relatio
 FROM class_pairs WHERE LabelId1 = @label
 UNION ALL
 SELECT NULL, Relation, NumImages FROM class_relations WHERE LabelId = @label"""
-FACETS_OF_IMAGES = """SELECT LabelId, CAST(NULL AS STRING) AS Relation, COUNT(*) AS NumImages
-FROM labels_by_image WHERE ImageKey IN UNNEST(@keys) GROUP BY LabelId
+# The keys come sorted; their range (@lo, @hi) lets the sorted tables skip what lies outside.
+# Only the @top most frequent classes are sent (ties at the edge included: RANK).
+FACETS_OF_IMAGES = """SELECT * FROM (
+  SELECT LabelId, CAST(NULL AS STRING) AS Relation, COUNT(*) AS NumImages
+  FROM labels_by_image WHERE ImageKey BETWEEN @lo AND @hi AND ImageKey IN UNNEST(@keys)
+  GROUP BY LabelId
+  QUALIFY RANK() OVER (ORDER BY COUNT(*) DESC) <= @top)
 UNION ALL
 SELECT NULL, Relation, COUNT(DISTINCT ImageKey) FROM relations_by_image
-WHERE ImageKey IN UNNEST(@keys) GROUP BY Relation"""
+WHERE ImageKey BETWEEN @lo AND @hi AND ImageKey IN UNNEST(@keys) GROUP BY Relation"""
+# The images of a relation search's first @n relations (a top-n, where DISTINCT would have
+# to read every match).
+RELATION_IMAGES = """SELECT ImageKey FROM relations_by_image
+WHERE (@any1 OR LabelId1 IN UNNEST(@labels1))
+  AND (@any_relation OR Relation IN UNNEST(@relations))
+  AND (@any2 OR LabelId2 IN UNNEST(@labels2))
+ORDER BY ImageKey LIMIT @n"""
+# A facet sample: the first @n images with any of the labels, in one slice.
+SAMPLE = """SELECT DISTINCT ImageKey FROM {table}
+WHERE LabelId IN UNNEST(@labels) AND ImageKey BETWEEN @lo AND @hi ORDER BY ImageKey LIMIT @n"""
 FACET_SAMPLE = 1000  # images a facet count reads when no table has it
 FACET_CLASSES = 20  # classes listed, most images first
 
@@ -126,16 +147,22 @@ QUERIES = {
     "multiple_rare_after": MULTIPLE_RARE.format(order="ASC"),
     "multiple_rare_before": MULTIPLE_RARE.format(order="DESC"),
     "matched_labels": MATCHED_LABELS,
+    "matched_by_label": MATCHED_BY_LABEL,
     "relation_search": RELATION_SEARCH,
     "image": IMAGE,
     "whole_after": WHOLE_AFTER,
     "whole_before": WHOLE_BEFORE,
-    "any_after": ANY.format(order="ASC"),
-    "any_before": ANY.format(order="DESC"),
+    "any_after": ANY.format(table="labels_by_label", order="ASC"),
+    "any_before": ANY.format(table="labels_by_label", order="DESC"),
+    "any_dense_after": ANY.format(table="labels_by_image", order="ASC"),
+    "any_dense_before": ANY.format(table="labels_by_image", order="DESC"),
     "groups_after": GROUPS_AFTER,
     "groups_before": GROUPS_BEFORE,
     "facets_of_class": FACETS_OF_CLASS,
     "facets_of_images": FACETS_OF_IMAGES,
+    "relation_images": RELATION_IMAGES,
+    "sample": SAMPLE.format(table="labels_by_label"),
+    "sample_dense": SAMPLE.format(table="labels_by_image"),
 }
 
 Mode = Literal["any", "all"]
@@ -310,14 +337,7 @@ class Explorer:
         backward = before is not None and after is None
         cursor = before if backward else after
         start = _past(cursor, backward) if cursor else MIN_KEY
-        rows_all = sum_images(group)
-        one_pass = getattr(self.warehouse, "prefers_few_queries", False) or rows_all <= WHOLE_ROWS
-        share = 1.0 if one_pass else SLICE_ROWS / rows_all
-        labels = ints(sorted(c.label_id for c in group if c.label_id))
-        rows: list[Row] = []
-        if labels.values:
-            sql = QUERIES["any_before" if backward else "any_after"]
-            rows = self._slices(sql, {"labels": labels}, share, start, limit + 1, backward)
+        rows = self._any_rows(group, catalog.images_below(group[0]), limit + 1, start, backward)
         more = len(rows) > limit
         rows = rows[:limit]
         if backward:
@@ -333,6 +353,39 @@ class Explorer:
             page.next = Cursor(hits[-1].image_id) if has_next else None
             page.previous = Cursor(hits[0].image_id) if has_previous else None
         return page
+
+    def _any_rows(self, group: list[ClassInfo], images: int, n: int, start: int,
+                  backward: bool) -> list[Row]:  # fmt: skip
+        """Up to n images (ImageKey, LabelIds) with any label of `group` from `start` on;
+        `images`: about how many images the group has, each once."""
+        rows_all = sum_images(group)
+        share = 1.0 if rows_all <= WHOLE_ROWS else SLICE_ROWS / rows_all
+        return self._any_slices(group, images, n, start, backward, share, "any_")
+
+    def _sample_keys(self, group: list[ClassInfo], images: int) -> list[int]:
+        """The first FACET_SAMPLE + 1 images with any label of `group`, by ImageKey."""
+        n = FACET_SAMPLE + 1
+        rows = self._any_slices(group, images, n, MIN_KEY, False, 2 * n / max(images, 1),
+                                "sample")  # fmt: skip
+        return [r["ImageKey"] for r in rows]
+
+    def _any_slices(self, group: list[ClassInfo], images: int, n: int, start: int,
+                    backward: bool, share: float, kind: str) -> list[Row]:  # fmt: skip
+        """`kind` ("any_" or "sample") over labels_by_label, the first slice `share` of the
+        key space; over labels_by_image where the group is dense enough to read less."""
+        few_queries = getattr(self.warehouse, "prefers_few_queries", False)
+        # a slice of labels_by_image expected to hold twice what is asked, if narrow enough
+        dense = 2 * n / max(images, 1)
+        use_dense = not few_queries and dense * self.catalog.label_rows <= WHOLE_ROWS
+        labels = ints(sorted(c.label_id for c in group if c.label_id))
+        if not labels.values:
+            return []
+        if kind == "sample":
+            name = "sample_dense" if use_dense else "sample"
+        else:
+            name = ("any_dense_" if use_dense else "any_") + ("before" if backward else "after")
+        share = 1.0 if few_queries else dense if use_dense else min(share, 1.0)
+        return self._slices(QUERIES[name], {"labels": labels}, share, start, n, backward)
 
     def image_search_multiple(
         self,
@@ -451,7 +504,8 @@ class Explorer:
             partial = [key for key, m in rows if m < len(found)]
             if partial:
                 params = {"keys": ints(partial), "labels": ints(c.label_id for c in found)}
-                for r in self.warehouse.query(MATCHED_LABELS, params):
+                sql = MATCHED_BY_LABEL if sum_images(found) <= WHOLE_ROWS else MATCHED_LABELS
+                for r in self.warehouse.query(sql, params):
                     matched.setdefault(r["ImageKey"], set()).add(r["LabelId"])
         return [
             Hit(
@@ -566,8 +620,21 @@ class Explorer:
         Patterns are matched against the catalog in memory (`oie.patterns`); the warehouse
         only sees the ids and relation names they matched.
         """
+        params, unmatched = self._relation_params(class1, relation, class2)
+        page = RelationPage([], offset, limit, False, unmatched)
+        if unmatched:
+            return page
+        rows = self.warehouse.query(RELATION_SEARCH, {**params, "n": limit + 1, "offset": offset})
+        page.has_next = len(rows) > limit
         catalog = self.catalog
-        params: dict[str, Param] = {"n": limit + 1, "offset": offset}
+        page.rows = [self._relation(catalog, image_id(r["ImageKey"]), r) for r in rows[:limit]]
+        return page
+
+    def _relation_params(self, class1: str, relation: str, class2: str
+                         ) -> tuple[dict[str, Param], list[str]]:  # fmt: skip
+        """The statement parameters of three patterns, and the patterns that match nothing."""
+        catalog = self.catalog
+        params: dict[str, Param] = {}
         unmatched = []
         parts: tuple[tuple[str, str, str, Callable[[str], Sequence[int | str]], Element], ...] = (
             ("any1", "labels1", class1, catalog.label_ids_like, "INT64"),
@@ -581,13 +648,7 @@ class Explorer:
                 unmatched.append(pattern)
             params[any_name] = everything
             params[list_name] = Array(element, values)
-        page = RelationPage([], offset, limit, False, unmatched)
-        if unmatched:
-            return page
-        rows = self.warehouse.query(RELATION_SEARCH, params)
-        page.has_next = len(rows) > limit
-        page.rows = [self._relation(catalog, image_id(r["ImageKey"]), r) for r in rows[:limit]]
-        return page
+        return params, unmatched
 
     def image_search_facets(self, description: str, subclasses: bool = False) -> Facets:
         """Facets of image_search: exact from class_pairs; with subclasses, over a sample."""
@@ -598,29 +659,59 @@ class Explorer:
         if not subclasses or (len(catalog.with_subclasses(found)) == 1 and found.label_id):
             rows = self.warehouse.query(FACETS_OF_CLASS, {"label": found.label_id})
             return self._facets(catalog, rows, {found.label}, True)
-        page = self.image_search(description, FACET_SAMPLE, subclasses=True)
-        return self._sample_facets(page, {found.label})
+        keys = self._sample_keys(catalog.with_subclasses(found), catalog.images_below(found))
+        return self._count_facets(keys[:FACET_SAMPLE], len(keys) > FACET_SAMPLE, {found.label})
 
     def image_search_multiple_facets(self, descriptions: list[str], mode: Mode = "any",
                                      subclasses: bool = False) -> Facets:  # fmt: skip
-        page = self.image_search_multiple(descriptions, mode, FACET_SAMPLE, subclasses=subclasses)
-        return self._sample_facets(page, {c.label for c in page.found})
+        """Facets over the first FACET_SAMPLE matching images in ImageId order (a uniform
+        sample, as ImageIds are hashes), whatever their tier."""
+        catalog = self.catalog
+        look = catalog.find_in_hierarchy if subclasses else catalog.find
+        found = list(dict.fromkeys(c for c in map(look, descriptions) if c is not None))
+        if not found:
+            return Facets([], [], True)
+        searched, n = {c.label for c in found}, FACET_SAMPLE + 1
+        if mode == "any":  # an image with any label of any group
+            group = [c for f in found for c in (catalog.with_subclasses(f) if subclasses else [f])]
+            images = max(catalog.images_below(c) if subclasses else c.num_images for c in found)
+            keys = self._sample_keys(list(dict.fromkeys(group)), images)
+        elif (subclasses or getattr(self.warehouse, "prefers_few_queries", False)
+              or not all(c.label_id for c in found)):  # fmt: skip
+            page = self.image_search_multiple(descriptions, mode, FACET_SAMPLE,
+                                              subclasses=subclasses)  # fmt: skip
+            return self._sample_facets(page, searched)  # one tier: ImageId order
+        else:
+            rarest = sorted(found, key=lambda c: c.num_images)[:1]
+            keys = [key for key, _m in self._scan_tier(found, rarest, len(found), MIN_KEY, n,
+                                                       False)]  # fmt: skip
+        return self._count_facets(keys[:FACET_SAMPLE], len(keys) > FACET_SAMPLE, searched)
 
     def relation_search_facets(self, class1: str = "%", relation: str = "%", class2: str = "%"
                                ) -> Facets:  # fmt: skip
-        rel = self.relation_search(class1, relation, class2, FACET_SAMPLE)
-        keys = sorted({image_key(r.image_id) for r in rel.rows})
-        return self._count_facets(keys, rel.has_next, set())
+        """Facets over the first FACET_SAMPLE images with a matching relation."""
+        params, unmatched = self._relation_params(class1, relation, class2)
+        if unmatched:
+            return Facets([], [], True)
+        n = 2 * FACET_SAMPLE  # relations: an image has one or a few
+        rows = self.warehouse.query(RELATION_IMAGES, {**params, "n": n})
+        keys = list(dict.fromkeys(r["ImageKey"] for r in rows))
+        more = len(keys) > FACET_SAMPLE or len(rows) == n
+        return self._count_facets(keys[:FACET_SAMPLE], more, set())
 
     def _sample_facets(self, page: SearchPage, searched: set[str]) -> Facets:
-        keys = [image_key(h.image_id) for h in page.hits]
+        keys = sorted(image_key(h.image_id) for h in page.hits)
         return self._count_facets(keys, page.next is not None, searched)
 
     def _count_facets(self, keys: list[int], more: bool, searched: set[str]) -> Facets:
-        """Facets over these images; `more`: the search has others (a sample, not exact)."""
+        """Facets over these images (sorted); `more`: the search has others (a sample)."""
         if not keys:
             return Facets([], [], True)
-        rows = self.warehouse.query(FACETS_OF_IMAGES, {"keys": ints(keys)})
+        params: dict[str, Param] = {
+            "keys": ints(keys), "lo": keys[0], "hi": keys[-1],
+            "top": FACET_CLASSES + len(searched),
+        }  # fmt: skip
+        rows = self.warehouse.query(FACETS_OF_IMAGES, params)
         facets = self._facets(self.catalog, rows, searched, not more)
         facets.sample = len(keys) if more else None
         return facets

@@ -103,6 +103,12 @@ def _want_facets(q: Params) -> bool:
     return q.choice("facets", "1", ("0", "1")) == "1"
 
 
+def _keep_facets_off(base: dict[str, Any], q: Params) -> None:
+    """A page asked for without facets links to pages without them."""
+    if not _want_facets(q):
+        base["facets"] = 0
+
+
 def _subclasses(q: Params) -> bool:
     return q.choice("subclasses", "0", ("0", "1")) == "1"
 
@@ -190,6 +196,7 @@ def image_search(q: Params, app: App) -> View:
     base: dict[str, Any] = {"description": description, "image_limit": limit}
     if subclasses:
         base["subclasses"] = 1
+    _keep_facets_off(base, q)
     data = {
         **base,
         **_with_subclasses(result, subclasses, app.explorer.catalog),
@@ -220,6 +227,7 @@ def image_search_multiple(q: Params, app: App) -> View:
     base: dict[str, Any] = {"descriptions": ",".join(names), "mode": mode, "image_limit": limit}
     if subclasses:
         base["subclasses"] = 1
+    _keep_facets_off(base, q)
     n = len(result.found)
     images = [
         _image(
@@ -258,7 +266,9 @@ def relation_search(q: Params, app: App) -> View:
     limit = q.integer("image_limit", IMAGE_LIMIT, 1, MAX_LIMIT)
     offset = q.integer("offset", 0, 0, 100_000)
     result = app.explorer.relation_search(class1, relation, class2, limit, offset)
-    base = {"class1": class1, "relation": relation, "class2": class2, "image_limit": limit}
+    base: dict[str, Any] = {"class1": class1, "relation": relation, "class2": class2,
+                            "image_limit": limit}  # fmt: skip
+    _keep_facets_off(base, q)
     data = {
         **base,
         "offset": offset,
