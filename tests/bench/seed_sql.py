@@ -76,3 +76,31 @@ def relation_search(
           AND c2.Description LIKE '{class2}'
         ORDER BY ImageId {_page(limit, page)}"""
     ]
+
+
+# What the seed lacked, written as the seed wrote SQL: pasted names over the raw tables.
+# The baselines for the facet panel and for searches with subclasses.
+
+
+def image_search_any(labels: list[str], limit: int = 10, page: int = 0) -> list[str]:
+    """Images with any of `labels` (a class and those below it), each once."""
+    return [
+        f"""SELECT DISTINCT ImageId FROM image_labels WHERE Label IN ({_in_list(labels)})
+        ORDER BY ImageId {_page(limit, page)}"""
+    ]
+
+
+def co_occurring(description: str, limit: int = 20) -> list[str]:
+    """Classes in the images of `description`, with image counts, most first (exact)."""
+    return [
+        f"""SELECT c2.Description, COUNT(DISTINCT b.ImageId) AS NumImages
+        FROM image_labels AS a JOIN classes AS c1 ON c1.Label = a.Label
+        JOIN image_labels AS b ON b.ImageId = a.ImageId AND b.Label <> a.Label
+        JOIN classes AS c2 ON c2.Label = b.Label
+        WHERE c1.Description = '{description}'
+        GROUP BY c2.Description ORDER BY NumImages DESC, c2.Description LIMIT {limit}""",
+        f"""SELECT r.Relation, COUNT(DISTINCT r.ImageId) AS NumImages
+        FROM image_labels AS a JOIN classes AS c1 ON c1.Label = a.Label
+        JOIN relations AS r ON r.ImageId = a.ImageId
+        WHERE c1.Description = '{description}' GROUP BY r.Relation""",
+    ]
