@@ -28,13 +28,15 @@ import pytest
 import requests
 
 from oie import settings, tables
-from oie.dataset.sources import COURSE_FILES
+from oie.dataset import hierarchy
+from oie.dataset.sources import COURSE_FILES, HIERARCHY_FILE
 from oie.provision import Config, Outcome, ProvisionError, Run, dry_run, provision
 from oie.provision import bigquery as on_bq
 from oie.provision import pubsub as on_pubsub
 from oie.provision import storage as on_gcs
 from oie.provision.clients import Clients
 from oie.provision.command import main
+from oie.provision.config import STAGED_FILES
 
 from .conftest import ROOT, need, on_emulators
 from .support.bqemulator import BQEmulator, bqemulator_python
@@ -183,6 +185,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> Iterator[St
                 states.append(end_state())
         folder = assets / "openimages"
         rows = {a.table: count_rows(folder / a.name) for a in COURSE_FILES}
+        rows[tables.HIERARCHY] = len(hierarchy.read(folder / HIERARCHY_FILE.name))  # its edges
         yield Stack(env, rows, runs[0], runs[1], states, wires)
 
 
@@ -265,7 +268,7 @@ def test_end_state(stack: Stack) -> None:
     # the hold subscription: on the dead-letter topic, 7 days' retention, never expires
     assert state["subscriptions"] == {HOLD: (DEAD_LETTER, 7 * 24 * 3600, True)}
     assert state["dataset"] == LOCATION
-    assert set(state["objects"]) == {f"openimages/{a.name}" for a in COURSE_FILES}
+    assert set(state["objects"]) == {f"openimages/{a.name}" for a in STAGED_FILES}
     for name in on_bq.table_names():
         raw = json.loads(tables.schema_file(name).read_text())
         got = state["tables"][name]
@@ -384,7 +387,9 @@ def test_csv_dir_changed_file_and_reload(on_stack: Stack, tmp_path: Path) -> Non
     config = replace(CONFIG, bucket="oie-test-b2", data_bucket="oie-test-b2-data",
                      dataset="scratch_csv", csv_dir=folder)  # fmt: skip
     first = provision(config)
-    assert {o.rows for o in first if o.status == "loaded"} == {39}
+    edges = len(hierarchy.read(source / HIERARCHY_FILE.name))  # none in --csv-dir: the assets'
+    loaded = {o.name.split(".")[1]: o.rows for o in first if o.status == "loaded"}
+    assert loaded == {"classes": 39, "image_labels": 39, "relations": 39, tables.HIERARCHY: edges}
 
     with open(folder / "relations.csv", "a") as fh:
         fh.write("0000000000000001,/m/01yrx,is,/m/01yrx\n")
@@ -396,7 +401,7 @@ def test_csv_dir_changed_file_and_reload(on_stack: Stack, tmp_path: Path) -> Non
 
     third = provision(replace(config, reload_data=True))
     loaded = {o.name.split(".")[1]: o.rows for o in third if o.status == "loaded"}
-    assert loaded == {"classes": 39, "image_labels": 39, "relations": 40}
+    assert loaded == {"classes": 39, "image_labels": 39, "relations": 40, tables.HIERARCHY: edges}
     assert {o.status for o in third if o.name.endswith("relation_counts")} == {"derived"}
 
 
@@ -475,6 +480,10 @@ def test_missing_project_is_exit_1_with_a_message(tmp_path: Path) -> None:
         ([], {"classes.csv": "LabelName,DisplayName\n", "image-labels.csv": "ImageId,Label\n",
               "relations.csv": "ImageId,Label1,Relation,Label2\n"},
          "classes.csv: header 'LabelName,DisplayName', expected 'Label,Description'"),
+        ([], {"classes.csv": "Label,Description\n", "image-labels.csv": "ImageId,Label\n",
+              "relations.csv": "ImageId,Label1,Relation,Label2\n",
+              "bbox_labels_600_hierarchy.json": '{"LabelName": "/m/0bl9f", "Subcategory": [5]}'},
+         "bbox_labels_600_hierarchy.json: under /m/0bl9f, expected an object, got int"),
         (["--bucket=same-bucket", "--data-bucket=same-bucket"], {},
          "--bucket and --data-bucket must differ"),
         (["--bucket=Bad_Bucket"], {}, "bucket name 'Bad_Bucket' is not valid"),
@@ -540,12 +549,14 @@ def test_dry_run_lists_every_step_and_contacts_nothing(tmp_path: Path) -> None:
         ["subscription", f"{HOLD}:"],
         ["dataset", f"{PROJECT}.openimages:"],
         *[["table", f"openimages.{n}:"] for n in on_bq.table_names()],
-        *[["object", f"{data}/{a.name}:"] for a in COURSE_FILES],
-        *[["table", f"openimages.{a.table}:"] for a in COURSE_FILES],
+        *[["object", f"{data}/{a.name}:"] for a in STAGED_FILES],
+        *[["table", f"openimages.{a.table}:"] for a in STAGED_FILES],
         *[["table", f"openimages.{d.name}:"] for d in tables.DERIVED],
     ]
     assert f"load {data}/classes.csv (WRITE_TRUNCATE)" in done.stdout  # --reload-data
     assert f"upload {tmp_path}/assets/openimages/classes.csv unless" in done.stdout
+    hierarchy_json = f"{tmp_path}/assets/openimages/{HIERARCHY_FILE.name}"
+    assert f"upload the edges of {hierarchy_json}, checked, as CSV unless" in done.stdout
 
 
 # --- the decisions, without an emulator ----------------------------------------------------

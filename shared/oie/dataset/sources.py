@@ -117,3 +117,14 @@ def demo_files(
         a.table: download(url(a), cache_dir / a.name, a.sha256, progress and progress(a.name))
         for a in wanted
     }  # fmt: skip
+
+
+def hierarchy_file(assets: Path | None, cache_dir: Path, url: str | None = None) -> Path:
+    """The class hierarchy's JSON alone: from `assets/openimages/`, else downloaded."""
+    if assets is not None:
+        path = assets / "openimages" / HIERARCHY_FILE.name
+        if not path.is_file():
+            raise DownloadFailed(f"OIE_ASSETS={assets}: {path.parent} lacks {path.name}")
+        return path
+    a = HIERARCHY_FILE
+    return download(url or a.url or "", cache_dir / a.name, a.sha256)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import tables
-from ..dataset.sources import COURSE_FILES, Asset, demo_files
+from ..dataset.importer import ImportFailed, check_hierarchy
+from ..dataset.sources import COURSE_FILES, HIERARCHY_FILE, Asset, demo_files, hierarchy_file
 from ..settings import Settings
 
 HOLD_SUFFIX = "-hold"  # the subscription that keeps dead letters
+# The class hierarchy is staged as the CSV of its checked edges, made from its JSON.
+HIERARCHY_CSV = Asset(tables.HIERARCHY, f"{tables.HIERARCHY}.csv", None)
+STAGED_FILES: tuple[Asset, ...] = (*COURSE_FILES, HIERARCHY_CSV)
 
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
@@ -76,7 +80,10 @@ def check_header(table: str, path: Path) -> None:
 
 
 def course_csvs(config: Config, settings: Settings) -> dict[str, Path]:
-    """The course CSVs by table: from --csv-dir, else OIE_ASSETS, else downloaded (sha256)."""
+    """The files to stage by table: the course CSVs from --csv-dir, else OIE_ASSETS, else
+    downloaded (sha256); and the class hierarchy's edges as a CSV, made from its JSON (in
+    --csv-dir if it has one, else as for the demo)."""
+    s = settings
     if config.csv_dir is not None:
         folder = config.csv_dir
         if not folder.is_dir():
@@ -85,17 +92,31 @@ def course_csvs(config: Config, settings: Settings) -> dict[str, Path]:
         if missing:
             raise ProvisionError(f"--csv-dir {folder} lacks {', '.join(missing)}")
         files = {a.table: folder / a.name for a in COURSE_FILES}
+        tree = folder / HIERARCHY_FILE.name
     else:
-        s = settings
         found = demo_files(s.assets, s.data_dir / "downloads", s.data_url)
-        files = {a.table: found[a.table] for a in COURSE_FILES}  # the hierarchy is not a CSV
+        files = {a.table: found[a.table] for a in COURSE_FILES}
+        tree = found[HIERARCHY_FILE.table]
     for table, path in files.items():
         check_header(table, path)
+    if not tree.is_file():  # --csv-dir without one: Open Images' own, as for the demo
+        tree = hierarchy_file(s.assets, s.data_dir / "downloads")
+    staging = s.data_dir / "staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    try:
+        files[HIERARCHY_CSV.table], _report = check_hierarchy(tree, staging)
+    except ImportFailed as exc:
+        raise ProvisionError(str(exc)) from None
     return files
 
 
 def source_of(config: Config, asset: Asset, settings: Settings) -> str:
     """Where `course_csvs` takes the file of `asset` from, in words, contacting nothing."""
+    if asset is HIERARCHY_CSV:
+        own = config.csv_dir is not None and (config.csv_dir / HIERARCHY_FILE.name).is_file()
+        json_file = source_of(config if own else replace(config, csv_dir=None), HIERARCHY_FILE,
+                              settings)  # fmt: skip
+        return f"the edges of {json_file}, checked, as CSV"
     if config.csv_dir is not None:
         return str(config.csv_dir / asset.name)
     s = settings
@@ -103,4 +124,4 @@ def source_of(config: Config, asset: Asset, settings: Settings) -> str:
         return str(s.assets / "openimages" / asset.name)
     base = s.data_url if s.data_url.endswith("/") else s.data_url + "/"
     check = ", sha256 checked" if asset.sha256 else ""
-    return f"{base}{asset.name} (downloaded to {s.data_dir / 'downloads'}{check})"
+    return f"{asset.url or base + asset.name} (downloaded to {s.data_dir / 'downloads'}{check})"

@@ -7,12 +7,11 @@ from typing import TypeVar
 
 from .. import settings as settings_mod
 from .. import tables
-from ..dataset.sources import COURSE_FILES
 from ..errors import OIEError
 from ..settings import Settings
 from . import bigquery, pubsub, storage
 from .clients import endpoints
-from .config import Config, ProvisionError, course_csvs
+from .config import STAGED_FILES, Config, ProvisionError, course_csvs
 from .steps import Outcome, Run, Step
 
 T = TypeVar("T")
@@ -27,8 +26,8 @@ def plan(run: Run) -> list[Step]:
         pubsub.hold_step(run),
         bigquery.dataset_step(run),
         *(bigquery.table_step(run, name) for name in bigquery.table_names()),
-        *(storage.object_step(run, asset) for asset in COURSE_FILES),
-        *(bigquery.load_step(run, asset) for asset in COURSE_FILES),
+        *(storage.object_step(run, asset) for asset in STAGED_FILES),
+        *(bigquery.load_step(run, asset) for asset in STAGED_FILES),
         *(bigquery.derive_step(run, derived) for derived in tables.DERIVED),
     ]
 
