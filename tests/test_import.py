@@ -149,6 +149,9 @@ def test_cli_import_and_status(
     assert "image_labels: 4,386 rows" in result.output
     status = runner.invoke(main, ["status"])
     assert "labels_by_label      4,386" in status.output
+    # the hierarchy was not imported: its table is there, empty, and so are its derived ones
+    assert "class_hierarchy      0\n" in status.output
+    assert "subtree_counts       " in status.output and "missing" not in status.output
     bad = runner.invoke(main, ["import", "--labels", str(course_files["classes"])])
     assert bad.exit_code == 1 and "is not a image_labels file" in bad.output
     assert "Traceback" not in bad.output

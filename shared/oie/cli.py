@@ -13,7 +13,7 @@ from .app import current
 from .errors import OIEError
 from .provision.command import command as provision  # its clients are imported as it runs
 from .settings import SettingError
-from .tables import DERIVED, SCHEMAS
+from .tables import DERIVED, LOADED
 
 
 def _bar(label: str, total: int | None) -> Callable[[int], None]:
@@ -193,7 +193,7 @@ def model(copy_to: Path | None) -> None:
 def status() -> None:
     """Rows in each table of the warehouse."""
     wh = current().warehouse
-    for table in (*SCHEMAS, *(d.name for d in DERIVED)):
+    for table in (*LOADED, *(d.name for d in DERIVED)):
         count = wh.row_count(table)
         click.echo(f"{table:20s} {'missing' if count is None else f'{count:,}'}")
 
