@@ -241,9 +241,22 @@ def test_upload_form_classifies_a_photo(page, base_url: str, assets: Path) -> No
 
 
 def test_a_facet_click_narrows_the_search(page, base_url: str) -> None:  # type: ignore[no-untyped-def]
+    page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(base_url + "/image_search?description=Man")
+    grid, panel = (
+        page.locator("#results").bounding_box(),
+        page.locator("aside.facets").bounding_box(),
+    )
+    assert panel["x"] >= grid["x"] + grid["width"] and panel["y"] < grid["y"] + 100  # beside
+    page.set_viewport_size({"width": 400, "height": 800})
+    grid, panel = (
+        page.locator("#results").bounding_box(),
+        page.locator("aside.facets").bounding_box(),
+    )
+    assert panel["y"] >= grid["y"] + grid["height"]  # below, where there is no room beside
     facet = page.locator("aside.facets a").first
-    name, count = facet.inner_text(), facet.evaluate("a => a.nextSibling.textContent.trim()")
+    name = facet.inner_text()
+    count = facet.evaluate("a => a.parentElement.querySelector('.count').textContent")
     facet.click()
     page.wait_for_load_state("load")
     assert "/image_search_multiple" in page.url and "mode=all" in page.url
