@@ -13,7 +13,7 @@ XDIST ?= -n 3 --dist loadfile --no-loadscope-reorder
 # The test tiers that need an emulator, a fake service, a browser or bundle venvs.
 TIERS := bigquery or googlesql or pubsub or gcs or vision or deploy or browser or bundles
 
-.PHONY: install demo serve test test-fast test-deps lint format lock bench bench-course bench-classify bench-pipeline bench-bundles bench-bigquery bench-hostile clean
+.PHONY: install demo serve test test-fast test-deps lint format lock bench bench-course bench-classify bench-pipeline bench-bundles bench-bigquery bench-hostile screenshots clean
 
 $(BIN)/oie: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -94,6 +94,9 @@ bench-bundles: install  ## each function's installed size and cold import time, 
 
 bench-course: install
 	$(BIN)/python tests/bench/run.py --scale course
+
+screenshots: test-deps  ## README's screenshots (docs/screenshots/), the demo stack in Debian's chromium
+	$(BIN)/python tests/support/screenshots.py
 
 clean:
 	rm -rf $(VENV) .venv-bqemu data bench-data build
