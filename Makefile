@@ -95,7 +95,8 @@ bench-bundles: install  ## each function's installed size and cold import time, 
 bench-course: install
 	$(BIN)/python tests/bench/run.py --scale course
 
-screenshots: test-deps  ## README's screenshots (docs/screenshots/), the demo stack in Debian's chromium
+screenshots: install  ## README's screenshots (docs/screenshots/), the demo stack in Debian's chromium
+	bash tests/support/install-debian-tools.sh
 	$(BIN)/python tests/support/screenshots.py
 
 clean:
