@@ -148,7 +148,15 @@ def test_transient_failure_raises_for_a_retry(fn: Client, photo: str,
 
     with monkeypatch.context() as patch:
         patch.setattr(runner.warehouse, "append", down)
-        assert send(fn, finalized(photo)) == 500
+        headers, body = to_structured(finalized(photo))
+        failed = fn.post("/", headers=headers, data=body)
+        # not acknowledged, so delivered again; the answer says why, as a page would
+        assert failed.status_code == 503
+        assert failed.get_json() == {
+            "ok": False,
+            "status": 503,
+            "error": "Not available: warehouse unreachable",
+        }
     assert send(fn, finalized(photo)) in (200, 204)  # the redelivery succeeds
     assert len(rows()) == 1
 

@@ -5,9 +5,10 @@ import functions_framework
 
 from oie.app import current
 from oie.pipeline.handlers import handle_event
-from oie.web.framework import HTTPException, http_error
+from oie.web.framework import EventFailed, HTTPException, event_failed, http_error
 
 functions_framework.errorhandler(HTTPException)(http_error)
+functions_framework.errorhandler(EventFailed)(event_failed)
 
 
 @functions_framework.cloud_event

@@ -62,6 +62,16 @@ def publish_request(base: str, body: dict[str, Any], classifiers: Iterable[str]
             with urllib.request.urlopen(request, timeout=60) as response:
                 yield name, f"delivered ({response.status})"
         except urllib.error.HTTPError as exc:
-            raise PublishFailed(f"{url} answered {exc.code}") from exc
+            raise PublishFailed(f"{url} answered {exc.code}: {_said(exc)}") from exc
         except OSError as exc:
             raise PublishFailed(f"cannot reach {url}: is `oie serve` running? ({exc})") from exc
+
+
+def _said(exc: urllib.error.HTTPError) -> str:
+    """The function's own words: its JSON error, else the start of its answer."""
+    body = exc.read(64 * 1024).decode("utf-8", errors="replace")
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        error = None
+    return str(error) if error else " ".join(body.split())[:300] or exc.reason

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import problem
+from ..errors import Problem, problem
 from .events import ClassifyRequest, dropped, from_cloudevent
 from .runner import current_generation
 
 if TYPE_CHECKING:
     from ..app import App
+
+
+class EventFailed(Exception):
+    """An event that may succeed later (a 5xx), already logged: the platform delivers it
+    again. Its answer (`oie.web.framework.event_failed`) says why, as a page would."""
+
+    def __init__(self, answer: Problem):
+        super().__init__(answer.message)
+        self.answer = answer
 
 
 def handle_event(event: Any, classifier: str, app: App) -> str:
@@ -23,7 +32,7 @@ def handle_event(event: Any, classifier: str, app: App) -> str:
     except Exception as exc:
         answer = problem(exc, f"{classifier} event {event['id']}")
         if answer.status >= 500:
-            raise
+            raise EventFailed(answer) from exc
         dropped(answer.message, key=request.key if request else "", event_id=event["id"],
                 classifier=classifier, status=answer.status)  # fmt: skip
         return "bad-event"

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..classify.images import MAX_BYTES, RejectedImage
 from ..classify.labels import Labeler
+from ..dataset.sources import DownloadFailed
 from ..errors import Gone, TooLarge
 from ..logs import log
 from ..storage import BlobStore
@@ -49,7 +50,10 @@ def fetch_url(url: str, timeout: float = 20.0, max_bytes: int = MAX_BYTES) -> by
     except urllib.error.HTTPError as exc:
         if exc.code in (403, 404, 410):
             raise ObjectGone(f"{url}: HTTP {exc.code}") from exc
-        raise
+        raise DownloadFailed(f"cannot download {url}: HTTP {exc.code}") from exc
+    except (urllib.error.URLError, OSError) as exc:  # may work later: delivered again
+        reason = getattr(exc, "reason", None) or exc
+        raise DownloadFailed(f"cannot download {url}: {reason}") from exc
     if len(data) > max_bytes:
         raise TooLarge(None, f"{url} is over the limit of {max_bytes:,} bytes")
     return data
