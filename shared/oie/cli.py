@@ -13,7 +13,7 @@ from .app import current
 from .errors import OIEError
 from .provision.command import command as provision  # its clients are imported as it runs
 from .settings import SettingError
-from .tables import DERIVED, LOADED
+from .tables import DERIVED
 
 
 def _bar(label: str, total: int | None) -> Callable[[int], None]:
@@ -48,7 +48,20 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except (OIEError, SettingError) as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(_with_hint(exc)) from exc
+
+
+def _with_hint(exc: Exception) -> str:
+    """The error, and what to do when the running stack holds the local warehouse."""
+    from .settings import running_stack
+    from .warehouse import WarehouseError
+
+    text = str(exc)
+    stack = running_stack(current().settings.data_dir) if isinstance(exc, WarehouseError) else None
+    if stack is not None and current().settings.warehouse == "duckdb":
+        text += (f": the running stack at {stack.url} (pid {stack.pid}) holds it; stop it "
+                 "(Ctrl-C where it runs), run this again, then `make demo` again")  # fmt: skip
+    return text
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -191,10 +204,25 @@ def model(copy_to: Path | None) -> None:
 
 @main.command()
 def status() -> None:
-    """Rows in each table of the warehouse."""
-    wh = current().warehouse
-    for table in (*LOADED, *(d.name for d in DERIVED)):
-        count = wh.row_count(table)
+    """Rows in each table of the warehouse (asked of the running stack, if one runs)."""
+    import json
+    import urllib.request
+
+    from .local.host import STATUS_PATH, table_rows
+    from .settings import running_stack
+
+    stack = running_stack(current().settings.data_dir)
+    if stack is None:
+        rows = table_rows(current())
+    else:
+        try:
+            with urllib.request.urlopen(stack.url + STATUS_PATH, timeout=30) as response:
+                rows = json.load(response)["tables"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise click.ClickException(f"the running stack at {stack.url} (pid {stack.pid}) "
+                                       f"did not answer: {exc}") from exc  # fmt: skip
+        click.echo(f"(from the running stack at {stack.url})", err=True)
+    for table, count in rows.items():
         click.echo(f"{table:20s} {'missing' if count is None else f'{count:,}'}")
 
 
@@ -209,11 +237,17 @@ def status() -> None:
 def serve(host: str, port: int, threads: int | None, watch: bool) -> None:
     """Serve every function at http://HOST:PORT/NAME; watch the bucket folder."""
     from .local.host import serve as run
+    from .settings import forget_stack, record_stack
 
+    s = current().settings
     click.echo(f"Open Images Explorer on http://{host}:{port}/  (Ctrl-C stops)", err=True)
     if watch:
-        click.echo(f"Classifying what lands in {current().settings.bucket_folder}/", err=True)
-    run(host, port, threads, watch)
+        click.echo(f"Classifying what lands in {s.bucket_folder}/", err=True)
+    record_stack(s, host, port)  # commands in other shells use what this stack uses
+    try:
+        run(host, port, threads, watch)
+    finally:
+        forget_stack(s)
 
 
 @main.command()
@@ -363,7 +397,7 @@ def automl_csv(names: str, per_class: int, split: tuple[int, int, int], seed: in
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     except WarehouseError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(_with_hint(exc)) from exc
     for d in made.draws:
         counts = ", ".join(f"{s} {n}" for s, n in zip(automl.SETS, d.counts, strict=True))
         named = d.info.description + ("" if d.label == d.info.description else f" ({d.label})")

@@ -1,12 +1,15 @@
 """Every setting of the project: read from the environment, in this module only.
 
-`load()` applies the `.env` file (python-dotenv's rules; the environment wins) once, then
-reads the environment. deploy.sh reads the same file through `python -m oie.settings`, so
-both see one set of values, quoted the same way.
+`load()` applies, once, what the running local stack was started with (`stack.json` in the
+data folder, written by `oie serve`), then the `.env` file (python-dotenv's rules); the
+environment wins over both. So a command run in another shell uses the stack's model,
+data and port. deploy.sh reads the same `.env` through `python -m oie.settings`, so both
+see one set of values, quoted the same way.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -19,6 +22,7 @@ from typing import TypeVar
 COURSE_DATA_URL = "https://storage.googleapis.com/bdcc_open_images_dataset/data/"
 COURSE_IMAGE_URL = "https://storage.googleapis.com/bdcc_open_images_dataset/images/{image_id}.jpg"
 ENV_FILE = ".env"  # OIE_ENV_FILE names another
+STACK_FILE = "stack.json"  # in the data folder: the running local stack
 N = TypeVar("N", int, float)
 
 
@@ -164,14 +168,71 @@ _applied: list[Path] = []
 
 
 def load() -> Settings:
-    """The process's settings: `.env` applied to the environment (once), then read."""
+    """The process's settings: the running stack's and `.env` applied to the environment
+    (once, the environment winning), then read."""
     with _loaded:
         if not _applied:
             path = env_file()
-            for key, value in env_file_values(path).items():
-                os.environ.setdefault(key, value)  # the environment wins
+            from_file = env_file_values(path)
+            data_dir = Path(os.environ.get("OIE_DATA_DIR", "").strip()
+                            or from_file.get("OIE_DATA_DIR", "").strip() or "data")  # fmt: skip
+            stack = running_stack(data_dir)
+            for key, value in {**from_file, **(stack.env if stack else {})}.items():
+                os.environ.setdefault(key, value)
             _applied.append(path)
     return Settings.from_env()
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A running local stack: where it listens, its process, the variables it was started
+    with (every OIE_* one, and PORT)."""
+
+    url: str
+    pid: int
+    env: dict[str, str]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
+def running_stack(data_dir: Path) -> Stack | None:
+    """The stack recorded in `data_dir`, if its process still runs."""
+    try:
+        raw = json.loads((data_dir / STACK_FILE).read_text(encoding="utf-8"))
+        stack = Stack(str(raw["url"]), int(raw["pid"]),
+                      {str(k): str(v) for k, v in dict(raw["env"]).items()})  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return stack if _alive(stack.pid) else None
+
+
+def record_stack(settings: Settings, host: str, port: int) -> Path:
+    """Write this process down as the running stack of `settings.data_dir`."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("OIE_") or k == "PORT"}
+    env["PORT"] = str(port)
+    shown = "127.0.0.1" if host in ("", "0.0.0.0") else host  # what a client connects to
+    body = {"url": f"http://{shown}:{port}", "pid": os.getpid(), "env": env}
+    target = settings.data_dir / STACK_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{STACK_FILE}.{os.getpid()}")
+    partial.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+    partial.replace(target)
+    return target
+
+
+def forget_stack(settings: Settings) -> None:
+    """Remove this process's record (another process's is left alone)."""
+    found = running_stack(settings.data_dir)
+    if found is not None and found.pid == os.getpid():
+        (settings.data_dir / STACK_FILE).unlink(missing_ok=True)
 
 
 def shell_exports(path: Path, environ: Mapping[str, str] | None = None) -> str:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..app import App
 
 PHOTO_MAX_AGE = 86400  # a photo never changes under its ImageId
+STATUS_PATH = "/_local/status"  # the warehouse's tables, for `oie status` while this runs
 
 
 def _not_found(environ: WSGIEnvironment, start_response: StartResponse,
@@ -78,6 +79,8 @@ def create_host(names: Iterable[str] | None = None,
 
     def host(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # `/NAME/rest` runs function NAME with path `/rest`, as on Cloud Functions; `/` is index.
+        if environ.get("PATH_INFO") == STATUS_PATH:
+            return _status(environ, start_response)
         name, _, rest = environ.get("PATH_INFO", "/").lstrip("/").partition("/")
         photos = current().settings.photos
         if name == "photos" and photos is not None and _is_photo(photos, rest):
@@ -91,6 +94,24 @@ def create_host(names: Iterable[str] | None = None,
         return app(environ, start_response)
 
     return host
+
+
+def table_rows(app: App) -> dict[str, int | None]:
+    """Rows in each table the explorer loads or derives (None: missing)."""
+    from ..tables import DERIVED, LOADED
+
+    return {t: app.warehouse.row_count(t) for t in (*LOADED, *(d.name for d in DERIVED))}
+
+
+def _status(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """The warehouse's tables as JSON: this process holds the DuckDB file, so a command
+    run beside it asks here rather than open the file."""
+    import json
+
+    from ..app import current
+
+    body = json.dumps({"tables": table_rows(current())})
+    return Response(body, mimetype="application/json")(environ, start_response)
 
 
 def start_watcher(app: App) -> object:
