@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import struct
 import zlib
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import pytest
 from click.testing import CliRunner
@@ -240,7 +242,29 @@ def test_model_classes_page(upload_client: Client, assets: Path) -> None:
     page = upload_client.get("/image_classify_classes?format=json").get_json()
     labels = (assets / "models" / "imagenet_labels.txt").read_text().splitlines()
     assert [c["label"] for c in page["classes"]] == labels
-    assert page["classes"][1]["image_search"].startswith("/image_search?description=tench")
+    # a label links to image_search only when it, or a part of its comma list, is a class
+    with open(assets / "openimages" / "classes.csv", newline="") as fh:
+        names = {row["Description"].lower(): row["Description"] for row in csv.DictReader(fh)}
+    for c in page["classes"]:
+        parts = [c["label"], *c["label"].split(",")]
+        named = next((names[k] for p in parts if (k := p.strip().lower().replace("_", " "))
+                      in names), None)  # fmt: skip
+        want = f"/image_search?description={quote_plus(named)}" if named else None
+        assert c["image_search"] == want, c
+    linked = [c["label"] for c in page["classes"] if c["image_search"]]
+    assert "hotdog, hot dog, red hot" in linked and "macaw" not in linked
+    assert 0 < len(linked) < len(labels) / 4
+    html = upload_client.get("/image_classify_classes").get_data(as_text=True)
+    assert "<li>macaw</li>" in html
+
+
+def test_upload_links_only_classes(upload_client: Client, photos: Path) -> None:
+    files = [((photos / n).read_bytes(), n) for n in ("parrot.jpg", "hot_dog.jpg")]
+    answers = {a["name"]: a for a in post(upload_client, files).get_json()["files"]}
+    macaw = answers["parrot.jpg"]["predictions"][0]
+    assert macaw["label"] == "macaw" and macaw["image_search"] is None
+    hotdog = answers["hot_dog.jpg"]["predictions"][0]
+    assert hotdog["image_search"] == "/image_search?description=Hot+dog", hotdog
 
 
 def test_automl_export_with_dict_txt(tmp_path: Path, assets: Path, photos: Path) -> None:

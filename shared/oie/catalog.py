@@ -125,6 +125,15 @@ class Catalog:
     def find(self, description: str) -> ClassInfo | None:
         return self.by_description.get(description.strip().lower())
 
+    def named_by(self, label: str) -> ClassInfo | None:
+        """The class a model's label names: the whole label, else the first part of a comma
+        list ("hotdog, hot dog, red hot") that is a class; any case, `_` read as a space."""
+        for part in (label, *label.split(",")):
+            found = self.find(part.replace("_", " "))
+            if found is not None:
+                return found
+        return None
+
     def class_of(self, label: str) -> ClassInfo | None:
         """A class by label; the hierarchy's root and its other classes with no row too."""
         found = self.by_label.get(label)

@@ -20,22 +20,28 @@ CLASSIFIERS = ("", "tflite", "vision")
 STATUSES = ("", "ok", "rejected", "error")
 
 
-def _catalog(app: App) -> Catalog | None:
+def catalog_of(app: App) -> Catalog | None:
     try:
         return app.explorer.catalog
     except Unavailable:
         return None  # a pipeline-only warehouse: no class links
 
 
+def class_search(label: str, mid: str | None, catalog: Catalog | None,
+                 links: Links) -> str | None:  # fmt: skip
+    """The image_search of the Open Images class a label names (by its mid, else by name,
+    `Catalog.named_by`); None when it names none."""
+    known = catalog and (catalog.by_label.get(mid or "") or catalog.named_by(label))
+    return links.url("image_search", description=known.description) if known else None
+
+
 def _label(item: dict[str, Any], catalog: Catalog | None, links: Links) -> dict[str, Any]:
-    out = {"label": item["label"], "score": item["score"], "mid": item.get("mid")}
-    known = catalog and (
-        (catalog.by_label.get(item.get("mid") or "")) or catalog.find(item["label"])
-    )
-    out["image_search"] = (
-        links.url("image_search", description=known.description) if known else None
-    )
-    return out
+    return {
+        "label": item["label"],
+        "score": item["score"],
+        "mid": item.get("mid"),
+        "image_search": class_search(item["label"], item.get("mid"), catalog, links),
+    }
 
 
 def _row(row: dict[str, Any], catalog: Catalog | None, links: Links) -> dict[str, Any]:
@@ -92,7 +98,7 @@ def results(q: Params, app: App) -> View:
     limit = q.integer("limit", 50, 1, 1000)
     offset = q.integer("offset", 0, 0, 1_000_000)
     rows, more = latest(app.warehouse, filters, limit, offset)
-    catalog = _catalog(app)
+    catalog = catalog_of(app)
     shown = [_row(r, catalog, links) for r in rows]
     base = {
         k: v for k, v in vars(filters).items() if v not in ("", 0.0) and k not in ("since", "until")

@@ -14,6 +14,7 @@ from ..errors import InputError, NotAllowed, TooLarge, Unavailable
 from ..storage import UPLOAD_PREFIX, BlobStore
 from .params import Params, query
 from .render import PRIVATE, View, page, respond, wants_json
+from .results import catalog_of, class_search
 
 if TYPE_CHECKING:
     from ..app import App
@@ -58,6 +59,9 @@ def store_upload(store: BlobStore, data: bytes, original_name: str) -> str:
 
 def classify_uploads(app: App, labeler: Labeler, files: list[FileStorage], min_confidence: float,
                      top_k: int | None, with_thumbnails: bool) -> list[dict[str, Any]]:  # fmt: skip
+    # Deployed, the upload functions' account has no BigQuery role, so they do not read the
+    # catalog; there their labels are plain text (the results page links them).
+    catalog = catalog_of(app) if app.settings.warehouse == "duckdb" else None
     answers = []
     for upload in files:
         name = upload.filename or "(no name)"
@@ -67,7 +71,8 @@ def classify_uploads(app: App, labeler: Labeler, files: list[FileStorage], min_c
         if outcome.ok:
             answer["predictions"] = [
                 {"label": p.label, "score": p.score, "mid": getattr(p, "mid", None) or None,
-                 "image_search": app.links.url("image_search", description=p.label)}
+                 "image_search": class_search(p.label, getattr(p, "mid", None), catalog,
+                                              app.links)}
                 for p in outcome.predictions
             ]  # fmt: skip
             answer["stored"] = store_upload(app.blobstore, data, name)
@@ -208,8 +213,9 @@ def label_detection(request: flask.Request, app: App) -> flask.Response:
 @page
 def image_classify_classes(q: Params, app: App) -> View:
     classifier = app.classifier
+    catalog = catalog_of(app)
     labels = [
-        {"label": label, "image_search": app.links.url("image_search", description=label)}
+        {"label": label, "image_search": class_search(label, None, catalog, app.links)}
         for label in classifier.spec.labels
     ]
     data = {"model": classifier.model, "count": len(labels), "classes": labels}
