@@ -132,7 +132,7 @@ def index(q: Params, app: App) -> View:
     return View("index.html", "Open Images Explorer", data)
 
 
-@page
+@page(rows="classes")
 def classes(q: Params, app: App) -> View:
     links = app.links
     limit = q.integer("limit", MAX_LIMIT, 1, MAX_LIMIT)
@@ -152,7 +152,7 @@ def classes(q: Params, app: App) -> View:
     return View("classes.html", "Classes", data)
 
 
-@page
+@page(rows="relations")
 def relations(q: Params, app: App) -> View:
     links = app.links
     rows = [
@@ -184,7 +184,7 @@ def image_info(q: Params, app: App) -> View:
     return View("image_info.html", f"Image {image_id}", data)
 
 
-@page
+@page(rows="images")
 def image_search(q: Params, app: App) -> View:
     links = app.links
     description = q.text("description")
@@ -215,7 +215,7 @@ def image_search(q: Params, app: App) -> View:
     return View("image_search.html", f"Images of {description}", data)
 
 
-@page
+@page(rows="images")
 def image_search_multiple(q: Params, app: App) -> View:
     links = app.links
     names = q.names("descriptions")
@@ -257,7 +257,7 @@ def image_search_multiple(q: Params, app: App) -> View:
     return View("image_search_multiple.html", "Images of several classes", data)
 
 
-@page
+@page(rows="relations")
 def relation_search(q: Params, app: App) -> View:
     links = app.links
     class1 = q.text("class1", "%")

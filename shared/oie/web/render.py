@@ -11,9 +11,11 @@ from urllib.parse import urlencode
 
 import flask
 from jinja2 import Environment, PackageLoader, select_autoescape
+from werkzeug.datastructures import MultiDict
 
 from ..errors import InputError, NotAllowed, Problem, problem
 from ..links import Links
+from .export import FORMATS, export, export_args
 from .params import Params, query
 
 if TYPE_CHECKING:
@@ -99,12 +101,19 @@ def _where(request: flask.Request) -> str:
     return f"{request.path}?{query}" if query else request.path
 
 
-def respond(request: flask.Request, app: App, make: Callable[[], View], where: str = ""
+def respond(request: flask.Request, app: App, make: Callable[[], View], where: str = "",
+            stream: Callable[[View], flask.Response | None] | None = None,
             ) -> flask.Response:  # fmt: skip
     """The one path from a request to an answer: the view, or the problem of what it raised,
-    rendering included (a template that fails is a logged 500, not the framework's page)."""
+    rendering included (a template that fails is a logged 500, not the framework's page).
+    `stream`, given the view, may answer instead (an export)."""
     try:
-        return render(request, make(), app.links)
+        view = make()
+        streamed = stream(view) if stream else None
+        if streamed is None:
+            return render(request, view, app.links)
+        streamed.headers.setdefault("Cache-Control", PUBLIC_CACHE)
+        return streamed
     except Exception as exc:
         view = problem_view(problem(exc, where or _where(request)))
     try:
@@ -116,18 +125,37 @@ def respond(request: flask.Request, app: App, make: Callable[[], View], where: s
 
 
 Handler = Callable[[flask.Request, "App"], flask.Response]
+PageFn = Callable[[Params, "App"], View]
+PAGE_FORMATS = ("html", "json")
 
 
-def page(fn: Callable[[Params, App], View]) -> Handler:
-    """A GET page: its query parameters in, HTML or JSON out; bad input is a 400."""
+def page(fn: PageFn | None = None, *, rows: str | None = None) -> Any:
+    """A GET page: its query parameters in, HTML or JSON out; bad input is a 400. A list
+    page names its list (`rows`): `format=csv` or `ndjson` exports all of it (export.py)."""
+    if fn is None:
+        return functools.partial(page, rows=rows)
+    formats = (*PAGE_FORMATS, *(FORMATS if rows else ()))
 
     @functools.wraps(fn)
     def handler(request: flask.Request, app: App) -> flask.Response:
+        fmt = ""
+
         def make() -> View:
+            nonlocal fmt
             if request.method not in ("GET", "HEAD"):
                 raise NotAllowed(f"{request.method} is not allowed here; use GET", "GET, HEAD")
-            return fn(Params(query(request)), app)
+            args = query(request)
+            fmt = (args.get("format") or "").lower()
+            if fmt and fmt not in formats:
+                raise InputError("format", f"format must be one of {', '.join(formats)}")
+            if fmt in FORMATS:
+                args = MultiDict(export_args(list(args.items(multi=True))))
+            return fn(Params(args), app)
 
-        return respond(request, app, make)
+        if rows is None:
+            return respond(request, app, make)
+        return respond(request, app, make,
+                       stream=lambda view: export(fn, view, rows, fmt, app)
+                       if fmt in FORMATS and view.status == 200 else None)  # fmt: skip
 
     return handler

@@ -79,7 +79,7 @@ def _picture(key_rows: list[dict[str, Any]], app: App) -> str | None:
     return None
 
 
-@page
+@page(rows="results")
 def results(q: Params, app: App) -> View:
     links = app.links
     filters = Filters(
