@@ -292,3 +292,16 @@ def test_score_rules() -> None:
         [0, 0, 0, 0, 0, 1],
     ]
     assert (ev.correct, ev.with_prediction, len(ev.evaluated)) == (2, 4, 5)
+
+
+def test_the_example_labels_file(model_env: Path, assets: Path) -> None:
+    """README's example: docs/examples/evaluate.csv over the assets' photos (--images)."""
+    example = Path(__file__).resolve().parents[1] / "docs" / "examples" / "evaluate.csv"
+    args = ["evaluate", str(example), "--images", str(assets / "images"), "--output", "json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["files"], report["evaluated"], report["correct"]) == (5, 5, 4)
+    assert report["accuracy"] == 0.8  # the sunflower: ImageNet has no such class
+    missing = CliRunner().invoke(main, ["evaluate", str(example), "--images", "/nowhere"])
+    assert missing.exit_code == 2 and "'/nowhere' does not exist" in missing.output

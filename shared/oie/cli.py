@@ -305,16 +305,18 @@ def demo(ctx: click.Context, host: str, port: int) -> None:
               show_default=True)  # fmt: skip
 @click.option("--workers", type=click.IntRange(1, 64), default=os.cpu_count() or 1,
               show_default="number of cores")  # fmt: skip
+@click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of the CSV's relative paths (default: the CSV's folder).")  # fmt: skip
 def evaluate_(csv_file: Path, threshold: float, plot_path: Path | None, fmt: str,
-              workers: int) -> None:  # fmt: skip
+              workers: int, images: Path | None) -> None:  # fmt: skip
     """Per-class precision and recall and a confusion matrix, as AutoML's evaluation page.
 
     CSV rows are `path,label` (an optional first row `path,label` is a header); a relative
-    path is relative to the CSV's folder. A file's predicted class is the model's top-1
-    label if its score is at least --threshold, else (none); one that is none of the true
-    classes is (other). Labels compare case-insensitively, `_` as a space, and a model
-    label that is a comma list ("hotdog, hot dog, red hot") matches a true label equal to
-    the whole or to any one part ("hot dog"). Files that cannot be read or are no image
+    path is relative to --images, else to the CSV's folder. A file's predicted class is the
+    model's top-1 label if its score is at least --threshold, else (none); one that is none
+    of the true classes is (other). Labels compare case-insensitively, `_` as a space, and a
+    model label that is a comma list ("hotdog, hot dog, red hot") matches a true label equal
+    to the whole or to any one part ("hot dog"). Files that cannot be read or are no image
     are counted and listed, not scored; the exit status is then 1.
     """
     import json
@@ -327,7 +329,7 @@ def evaluate_(csv_file: Path, threshold: float, plot_path: Path | None, fmt: str
     from .classify.model import ModelError
 
     try:
-        examples = ev.read_examples(csv_file)
+        examples = ev.read_examples(csv_file, images)
         classifier = current().classifier
     except (ev.EvaluationInputError, ModelError) as exc:
         raise click.ClickException(str(exc)) from exc

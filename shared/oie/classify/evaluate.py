@@ -70,13 +70,14 @@ def matches(true_label: str, model_label: str) -> bool:
     return normalize(true_label) in label_forms(model_label)
 
 
-def read_examples(csv_path: Path) -> list[Example]:
-    """The rows of a `path,label` CSV; blank lines skipped, anything else malformed refused."""
+def read_examples(csv_path: Path, images: Path | None = None) -> list[Example]:
+    """The rows of a `path,label` CSV; blank lines skipped, anything else malformed refused.
+    A relative path is relative to `images`, else to the CSV's folder."""
     try:
         text = csv_path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise EvaluationInputError(f"{csv_path}: cannot read: {exc}") from exc
-    base = csv_path.parent
+    base = images if images is not None else csv_path.parent
     out: list[Example] = []
     for number, row in enumerate(csv.reader(text.splitlines()), 1):
         cells = [c.strip() for c in row]
