@@ -9,7 +9,7 @@ from ..dataset.formats import LABEL
 from ..errors import InputError
 from ..explore import Cursor, Facets, Mode, Relation, SearchPage
 from ..links import Links
-from .params import Params
+from .params import Field, Params, choice, flag, integer, read, text
 from .render import View, page
 
 if TYPE_CHECKING:
@@ -17,12 +17,70 @@ if TYPE_CHECKING:
 
 MAX_LIMIT = 1000
 IMAGE_LIMIT = 10  # images per page unless image_limit says otherwise
+SUGGEST_LIMIT = 10  # names a type-ahead shows unless `limit` says otherwise
+MAX_SUGGEST = 50
 DEFAULTS = {  # the start page's forms, as the seed app's
     "image_id": "0041c772f8b9aef6",
     "description": "Cat",
     "descriptions": "Cat,Dog",
     "relation": "plays",
     "image_limit": IMAGE_LIMIT,
+}
+
+
+# Each page's query parameters, declared once: the page reads them through `read`, and the
+# function index and the OpenAPI document (`oie.web.api`) describe them from here.
+IMAGE_LIMIT_FIELD = integer("image_limit", "images per page", IMAGE_LIMIT, 1, MAX_LIMIT)
+FACETS = flag("facets", "show the facet panel: classes and relations in the images found", True)
+SUBCLASSES = flag("subclasses", "include every class below, in Open Images' hierarchy", False)
+FIELDS: dict[str, tuple[Field, ...]] = {
+    "index": (),
+    "classes": (
+        integer("limit", "classes per page", MAX_LIMIT, 1, MAX_LIMIT),
+        integer("offset", "classes to skip", 0, 0, 10**9),
+    ),
+    "relations": (),
+    "image_info": (
+        Field(
+            "image_id",
+            "image_id",
+            "an Open Images id: 16 hex digits",
+            example=str(DEFAULTS["image_id"]),
+        ),
+    ),
+    "image_search": (
+        text("description", "a class name, any case", example="Cat"),
+        IMAGE_LIMIT_FIELD,
+        Field("after", "cursor", "the page after this image (a next link's)"),
+        Field("before", "cursor", "the page before this image (a previous link's)"),
+        SUBCLASSES,
+        FACETS,
+    ),
+    "image_search_multiple": (
+        Field("descriptions", "names", "class names, comma-separated", example="Cat,Dog"),
+        choice("mode", "images with any, or all, of the classes", "any", ("any", "all")),
+        IMAGE_LIMIT_FIELD,
+        Field("after", "tiered", "the page after this position (a next link's)"),
+        Field("before", "tiered", "the page before this position (a previous link's)"),
+        SUBCLASSES,
+        FACETS,
+    ),
+    "relation_search": (
+        text("class1", "LIKE pattern of the first class: % any text, _ one character", "%"),
+        text("relation", "LIKE pattern of the relation", "%"),
+        text("class2", "LIKE pattern of the second class", "%"),
+        IMAGE_LIMIT_FIELD,
+        integer("offset", "relations to skip", 0, 0, 100_000),
+        FACETS,
+    ),
+    "suggest": (
+        text("q", "the start of a word of a class name", max_len=100, example="cat"),
+        integer("limit", "names at most", SUGGEST_LIMIT, 1, MAX_SUGGEST),
+    ),
+    "class_info": (
+        text("label", "a class id like /m/01yrx (or give description)", ""),
+        text("description", "a class name (or give label)", ""),
+    ),
 }
 
 
@@ -99,18 +157,10 @@ def _facets(f: Facets | None, links: Links, narrow: list[str], subclasses: bool
     }
 
 
-def _want_facets(q: Params) -> bool:
-    return q.choice("facets", "1", ("0", "1")) == "1"
-
-
-def _keep_facets_off(base: dict[str, Any], q: Params) -> None:
+def _keep_facets_off(base: dict[str, Any], facets: bool) -> None:
     """A page asked for without facets links to pages without them."""
-    if not _want_facets(q):
+    if not facets:
         base["facets"] = 0
-
-
-def _subclasses(q: Params) -> bool:
-    return q.choice("subclasses", "0", ("0", "1")) == "1"
 
 
 def _with_subclasses(result: SearchPage, subclasses: bool, catalog: Catalog) -> dict[str, Any]:
@@ -126,17 +176,21 @@ def _with_subclasses(result: SearchPage, subclasses: bool, catalog: Catalog) -> 
     }  # fmt: skip
 
 
-@page
+@page(fields=FIELDS["index"])
 def index(q: Params, app: App) -> View:
-    data = {"defaults": DEFAULTS, "uploads_public": app.settings.uploads_public}
+    """The start page: a form per function; in JSON, every function with its parameters."""
+    from .api import function_index
+
+    data = {"defaults": DEFAULTS, "uploads_public": app.settings.uploads_public,
+            "functions": function_index(app)}  # fmt: skip
     return View("index.html", "Open Images Explorer", data)
 
 
-@page(rows="classes")
+@page(rows="classes", fields=FIELDS["classes"])
 def classes(q: Params, app: App) -> View:
     links = app.links
-    limit = q.integer("limit", MAX_LIMIT, 1, MAX_LIMIT)
-    offset = q.integer("offset", 0, 0, 10**9)
+    v = read(q, FIELDS["classes"])
+    limit, offset = v["limit"], v["offset"]
     result = app.explorer.classes(offset, limit)
     more = offset + limit < result.total
     data = {
@@ -152,7 +206,7 @@ def classes(q: Params, app: App) -> View:
     return View("classes.html", "Classes", data)
 
 
-@page(rows="relations")
+@page(rows="relations", fields=FIELDS["relations"])
 def relations(q: Params, app: App) -> View:
     links = app.links
     rows = [
@@ -167,10 +221,10 @@ def relations(q: Params, app: App) -> View:
     return View("relations.html", "Relations", {"relations": rows})
 
 
-@page
+@page(fields=FIELDS["image_info"])
 def image_info(q: Params, app: App) -> View:
     links = app.links
-    image_id = q.image_id()
+    image_id = read(q, FIELDS["image_info"])["image_id"]
     info = app.explorer.image_info(image_id)
     if info is None:
         error = f"No image {image_id} in the data set: it has no labels and no relations."
@@ -184,19 +238,18 @@ def image_info(q: Params, app: App) -> View:
     return View("image_info.html", f"Image {image_id}", data)
 
 
-@page(rows="images")
+@page(rows="images", fields=FIELDS["image_search"])
 def image_search(q: Params, app: App) -> View:
     links = app.links
-    description = q.text("description")
-    limit = q.integer("image_limit", IMAGE_LIMIT, 1, MAX_LIMIT)
-    after, before = q.cursor("after"), q.cursor("before")
-    subclasses = _subclasses(q)
+    v = read(q, FIELDS["image_search"])
+    description, limit, subclasses = v["description"], v["image_limit"], v["subclasses"]
+    after, before = v["after"], v["before"]
     result = app.explorer.image_search(description, limit, after=after, before=before,
                                        subclasses=subclasses)  # fmt: skip
     base: dict[str, Any] = {"description": description, "image_limit": limit}
     if subclasses:
         base["subclasses"] = 1
-    _keep_facets_off(base, q)
+    _keep_facets_off(base, v["facets"])
     data = {
         **base,
         **_with_subclasses(result, subclasses, app.explorer.catalog),
@@ -208,26 +261,25 @@ def image_search(q: Params, app: App) -> View:
         "previous": _cursor_link(links, "image_search", base, "before", result.previous),
         "facets": _facets(
             app.explorer.image_search_facets(description, subclasses)
-            if result.found and _want_facets(q) else None,
+            if result.found and v["facets"] else None,
             links, [c.description for c in result.found], subclasses,
         ),
     }  # fmt: skip
     return View("image_search.html", f"Images of {description}", data)
 
 
-@page(rows="images")
+@page(rows="images", fields=FIELDS["image_search_multiple"])
 def image_search_multiple(q: Params, app: App) -> View:
     links = app.links
-    names = q.names("descriptions")
-    mode: Mode = "all" if q.choice("mode", "any", ("any", "all")) == "all" else "any"
-    limit = q.integer("image_limit", IMAGE_LIMIT, 1, MAX_LIMIT)
-    after, before = q.cursor("after", tiered=True), q.cursor("before", tiered=True)
-    subclasses = _subclasses(q)
+    v = read(q, FIELDS["image_search_multiple"])
+    names, limit, subclasses = v["descriptions"], v["image_limit"], v["subclasses"]
+    mode: Mode = "all" if v["mode"] == "all" else "any"
+    after, before = v["after"], v["before"]
     result = app.explorer.image_search_multiple(names, mode, limit, after, before, subclasses)
     base: dict[str, Any] = {"descriptions": ",".join(names), "mode": mode, "image_limit": limit}
     if subclasses:
         base["subclasses"] = 1
-    _keep_facets_off(base, q)
+    _keep_facets_off(base, v["facets"])
     n = len(result.found)
     images = [
         _image(
@@ -250,25 +302,23 @@ def image_search_multiple(q: Params, app: App) -> View:
         "previous": _cursor_link(links, "image_search_multiple", base, "before", result.previous),
         "facets": _facets(
             app.explorer.image_search_multiple_facets(names, mode, subclasses)
-            if result.found and _want_facets(q) else None,
+            if result.found and v["facets"] else None,
             links, [c.description for c in result.found], subclasses,
         ),
     }  # fmt: skip
     return View("image_search_multiple.html", "Images of several classes", data)
 
 
-@page(rows="relations")
+@page(rows="relations", fields=FIELDS["relation_search"])
 def relation_search(q: Params, app: App) -> View:
     links = app.links
-    class1 = q.text("class1", "%")
-    relation = q.text("relation", "%")
-    class2 = q.text("class2", "%")
-    limit = q.integer("image_limit", IMAGE_LIMIT, 1, MAX_LIMIT)
-    offset = q.integer("offset", 0, 0, 100_000)
+    v = read(q, FIELDS["relation_search"])
+    class1, relation, class2 = v["class1"], v["relation"], v["class2"]
+    limit, offset = v["image_limit"], v["offset"]
     result = app.explorer.relation_search(class1, relation, class2, limit, offset)
     base: dict[str, Any] = {"class1": class1, "relation": relation, "class2": class2,
                             "image_limit": limit}  # fmt: skip
-    _keep_facets_off(base, q)
+    _keep_facets_off(base, v["facets"])
     data = {
         **base,
         "offset": offset,
@@ -283,24 +333,20 @@ def relation_search(q: Params, app: App) -> View:
         else None,
         "facets": _facets(
             app.explorer.relation_search_facets(class1, relation, class2)
-            if not result.unmatched and _want_facets(q) else None,
+            if not result.unmatched and v["facets"] else None,
             links, [], False,
         ),
     }  # fmt: skip
     return View("relation_search.html", "Relation search", data)
 
 
-SUGGEST_LIMIT = 10  # names a type-ahead shows unless `limit` says otherwise
-MAX_SUGGEST = 50
-
-
-@page
+@page(fields=FIELDS["suggest"])
 def suggest(q: Params, app: App) -> View:
     """Type-ahead: class names with a word starting with `q`, most images first; when none
     does, the names `q` may be a misspelling of."""
     links = app.links
-    text = q.text("q", max_len=100)
-    limit = q.integer("limit", SUGGEST_LIMIT, 1, MAX_SUGGEST)
+    v = read(q, FIELDS["suggest"])
+    text, limit = v["q"], v["limit"]
     catalog = app.explorer.catalog
     found = catalog.complete(text, limit)
     near = [] if found else catalog.suggest(text, min(limit, 5))
@@ -321,12 +367,13 @@ def _node(c: ClassInfo, links: Links, catalog: Catalog) -> dict[str, Any]:
     }
 
 
-@page
+@page(fields=FIELDS["class_info"])
 def class_info(q: Params, app: App) -> View:
     """One class in the hierarchy: its parents, children, parts and paths to the root."""
     links, catalog = app.links, app.explorer.catalog
-    if q.args.get("label", "").strip():
-        label = q.text("label")
+    v = read(q, FIELDS["class_info"])
+    if v["label"]:
+        label = v["label"]
         if not LABEL.match(label):
             raise InputError(
                 "label", f"label must be an Open Images id like /m/01yrx, got {label!r}"
@@ -335,7 +382,9 @@ def class_info(q: Params, app: App) -> View:
         if found is None:
             raise InputError("label", f"no class {label} in the data set or its hierarchy")
     else:
-        description = q.text("description")
+        description = v["description"]
+        if not description:
+            raise InputError("description", "description is required (or give label)")
         found = catalog.find_in_hierarchy(description)
         if found is None:
             hints = ", ".join(c.description for c in catalog.suggest(description))

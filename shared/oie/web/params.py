@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -119,3 +120,76 @@ class Params:
         if tiered:
             return Cursor(found[2].lower(), int(found[1]))
         return Cursor(raw.lower())
+
+
+# -- declared parameters: what a page reads, stated once, for its answer and its description
+
+Kind = str  # text integer number choice flag image_id names timestamp cursor tiered
+
+
+@dataclass(frozen=True)
+class Field:
+    """One query parameter of a page: how `read` checks it, and what the function index
+    and the OpenAPI document say of it (`oie.web.api`)."""
+
+    name: str
+    kind: Kind
+    doc: str
+    default: Any = None  # None with a text kind: required
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    max_len: int = MAX_TEXT
+    example: str | None = None  # a value the function accepts, for the docs and the tests
+
+    @property
+    def required(self) -> bool:
+        return self.default is None and self.kind in ("text", "image_id", "names")
+
+    def read(self, q: Params) -> Any:
+        if self.kind == "text":
+            return q.text(self.name, self.default, self.max_len)
+        if self.kind == "integer":
+            return q.integer(self.name, self.default, int(self.low or 0), int(self.high or 0))
+        if self.kind == "number":
+            return q.number(self.name, self.default, float(self.low or 0), float(self.high or 0))
+        if self.kind == "choice":
+            return q.choice(self.name, self.default, self.choices)
+        if self.kind == "flag":
+            return q.choice(self.name, self.default, self.choices) == "1"
+        if self.kind == "image_id":
+            return q.image_id(self.name)
+        if self.kind == "names":
+            return q.names(self.name)
+        if self.kind == "timestamp":
+            return q.timestamp(self.name, self.default)
+        if self.kind in ("cursor", "tiered"):
+            return q.cursor(self.name, tiered=self.kind == "tiered")
+        raise ValueError(f"no such kind {self.kind!r}")
+
+
+def text(name: str, doc: str, default: str | None = None, max_len: int = MAX_TEXT,
+         example: str | None = None) -> Field:  # fmt: skip
+    return Field(name, "text", doc, default, max_len=max_len, example=example)
+
+
+def integer(name: str, doc: str, default: int, low: int, high: int) -> Field:
+    return Field(name, "integer", doc, default, low, high)
+
+
+def number(name: str, doc: str, default: float, low: float, high: float) -> Field:
+    return Field(name, "number", doc, default, low, high)
+
+
+def choice(name: str, doc: str, default: str, choices: tuple[str, ...]) -> Field:
+    return Field(name, "choice", doc, default, choices=choices)
+
+
+def flag(name: str, doc: str, default: bool) -> Field:
+    """0 or 1; `read` gives a bool."""
+    return Field(name, "flag", doc, "1" if default else "0", choices=("0", "1"))
+
+
+def read(q: Params, fields: tuple[Field, ...]) -> dict[str, Any]:
+    """Every declared parameter of a page, checked (the first bad one is a 400)."""
+    return {f.name: f.read(q) for f in fields}

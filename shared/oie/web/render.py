@@ -16,7 +16,7 @@ from werkzeug.datastructures import MultiDict
 from ..errors import InputError, NotAllowed, Problem, problem
 from ..links import Links
 from .export import FORMATS, export, export_args
-from .params import Params, query
+from .params import Field, Params, query
 
 if TYPE_CHECKING:
     from ..app import App
@@ -129,12 +129,30 @@ PageFn = Callable[[Params, "App"], View]
 PAGE_FORMATS = ("html", "json")
 
 
-def page(fn: PageFn | None = None, *, rows: str | None = None) -> Any:
+@dataclass(frozen=True)
+class PageInfo:
+    """What the function index and the OpenAPI document say of a page (`oie.web.api`)."""
+
+    name: str
+    doc: str
+    fields: tuple[Field, ...]
+    formats: tuple[str, ...]
+    rows: str | None
+
+
+PAGES: dict[str, PageInfo] = {}  # every page, by function name
+
+
+def page(fn: PageFn | None = None, *, rows: str | None = None,
+         fields: tuple[Field, ...] = ()) -> Any:  # fmt: skip
     """A GET page: its query parameters in, HTML or JSON out; bad input is a 400. A list
-    page names its list (`rows`): `format=csv` or `ndjson` exports all of it (export.py)."""
+    page names its list (`rows`): `format=csv` or `ndjson` exports all of it (export.py).
+    `fields` are the parameters it reads (declared in its module), for its description."""
     if fn is None:
-        return functools.partial(page, rows=rows)
+        return functools.partial(page, rows=rows, fields=fields)
     formats = (*PAGE_FORMATS, *(FORMATS if rows else ()))
+    doc = (fn.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+    PAGES[fn.__name__] = PageInfo(fn.__name__, doc, fields, formats, rows)
 
     @functools.wraps(fn)
     def handler(request: flask.Request, app: App) -> flask.Response:

@@ -10,7 +10,7 @@ from ..catalog import Catalog
 from ..errors import Unavailable
 from ..links import Links
 from ..pipeline.results import DEFAULT_WINDOW, Filters, latest
-from .params import Params
+from .params import Field, Params, choice, integer, number, read, text
 from .render import PRIVATE, View, page
 
 if TYPE_CHECKING:
@@ -79,24 +79,30 @@ def _picture(key_rows: list[dict[str, Any]], app: App) -> str | None:
     return None
 
 
-@page(rows="results")
+FIELDS = (
+    Field("since", "timestamp", "from this ISO date or time (default: 30 days back)"),
+    Field("until", "timestamp", "until this ISO date or time"),
+    text("key", "one object's key, all time", ""),
+    choice("classifier", "tflite or vision", "", CLASSIFIERS),
+    choice("status", "ok, rejected or error", "", STATUSES),
+    text("prefix", "object names starting with this", ""),
+    text("label", "a part of a label, any case", ""),
+    number("min_score", "that label's score at least", 0.0, 0.0, 1.0),
+    integer("limit", "rows per page", 50, 1, 1000),
+    integer("offset", "rows to skip", 0, 0, 1_000_000),
+)
+
+
+@page(rows="results", fields=FIELDS)
 def results(q: Params, app: App) -> View:
     links = app.links
-    filters = Filters(
-        since=q.timestamp("since"),
-        until=q.timestamp("until"),
-        key=q.text("key", ""),
-        classifier=q.choice("classifier", "", CLASSIFIERS),
-        status=q.choice("status", "", STATUSES),
-        prefix=q.text("prefix", ""),
-        label=q.text("label", ""),
-        min_score=q.number("min_score", 0.0, 0.0, 1.0),
-    )
+    v = read(q, FIELDS)
+    filters = Filters(**{k: v[k] for k in ("since", "until", "key", "classifier", "status",
+                                           "prefix", "label", "min_score")})  # fmt: skip
     default_window = filters.since is None and not filters.key
     since, until = filters.window()
     filters = replace(filters, since=since, until=until)  # one window for the query and page
-    limit = q.integer("limit", 50, 1, 1000)
-    offset = q.integer("offset", 0, 0, 1_000_000)
+    limit, offset = v["limit"], v["offset"]
     rows, more = latest(app.warehouse, filters, limit, offset)
     catalog = catalog_of(app)
     shown = [_row(r, catalog, links) for r in rows]
