@@ -12,12 +12,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..errors import InputError, NotAllowed, TooLarge, Unavailable
 from ..storage import UPLOAD_PREFIX, BlobStore
-from .params import Params, query
+from .params import Params, integer, number, query, read
 from .render import PRIVATE, View, page, respond, wants_json
 from .results import catalog_of, class_search
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..catalog import Catalog
     from ..classify.labels import Labeler
 
 # The limits of one upload request, enforced by werkzeug while the body is parsed, whether it
@@ -57,11 +58,16 @@ def store_upload(store: BlobStore, data: bytes, original_name: str) -> str:
     return stored.uri
 
 
+def model_catalog(app: App) -> Catalog | None:
+    """The catalog the model functions link labels with: the local home's. Deployed, they
+    read none (the upload functions' account has no BigQuery role, and none of their
+    bundles carries its client), so their labels are plain text; `results` links them."""
+    return catalog_of(app) if app.settings.warehouse == "duckdb" else None
+
+
 def classify_uploads(app: App, labeler: Labeler, files: list[FileStorage], min_confidence: float,
                      top_k: int | None, with_thumbnails: bool) -> list[dict[str, Any]]:  # fmt: skip
-    # Deployed, the upload functions' account has no BigQuery role, so they do not read the
-    # catalog; there their labels are plain text (the results page links them).
-    catalog = catalog_of(app) if app.settings.warehouse == "duckdb" else None
+    catalog = model_catalog(app)
     answers = []
     for upload in files:
         name = upload.filename or "(no name)"
@@ -125,6 +131,13 @@ def _parts(request: flask.Request) -> tuple[list[FileStorage], list[str], dict[s
     return files, form.getlist("files"), {k: v for k, v in form.items() if k != "files"}
 
 
+# The upload functions' fields besides `files` (form fields or query parameters).
+FIELDS = (
+    number("min_confidence", "labels scoring at least this", 0.25, 0.0, 1.0),
+    integer("top_k", "at most this many labels a file (0: no limit)", 0, 0, 1000),
+)
+
+
 def _empty(upload: FileStorage) -> bool:
     empty = not upload.stream.read(1)
     upload.stream.seek(0)
@@ -135,9 +148,8 @@ def _classify(request: flask.Request, app: App, function: str,
               make_labeler: Callable[[], Labeler]) -> View:  # fmt: skip
     files, texts, fields = _parts(request)
     files = [f for f in files if f.filename or not _empty(f)]  # a browser's "no file chosen"
-    q = Params(query(request).to_dict() | fields)
-    min_confidence = q.number("min_confidence", 0.25, 0.0, 1.0)
-    top_k = q.integer("top_k", 0, 0, 1000) or None
+    v = read(Params(query(request).to_dict() | fields), FIELDS)
+    min_confidence, top_k = v["min_confidence"], v["top_k"] or None
     if not files and not texts:
         raise InputError("files", "send one or more images as multipart form field 'files'")
     if len(files) + len(texts) > MAX_FILES:
@@ -213,7 +225,7 @@ def label_detection(request: flask.Request, app: App) -> flask.Response:
 @page
 def image_classify_classes(q: Params, app: App) -> View:
     classifier = app.classifier
-    catalog = catalog_of(app)
+    catalog = model_catalog(app)
     labels = [
         {"label": label, "image_search": class_search(label, None, catalog, app.links)}
         for label in classifier.spec.labels
