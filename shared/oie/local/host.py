@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 PHOTO_MAX_AGE = 86400  # a photo never changes under its ImageId
 STATUS_PATH = "/_local/status"  # the warehouse's tables, for `oie status` while this runs
+OPENAPI_PATH = "/openapi.json"  # the JSON API described (oie.web.api)
 
 
 def _not_found(environ: WSGIEnvironment, start_response: StartResponse,
@@ -81,6 +82,8 @@ def create_host(names: Iterable[str] | None = None,
         # `/NAME/rest` runs function NAME with path `/rest`, as on Cloud Functions; `/` is index.
         if environ.get("PATH_INFO") == STATUS_PATH:
             return _status(environ, start_response)
+        if environ.get("PATH_INFO") == OPENAPI_PATH:
+            return _openapi(environ, start_response)
         name, _, rest = environ.get("PATH_INFO", "/").lstrip("/").partition("/")
         photos = current().settings.photos
         if name == "photos" and photos is not None and _is_photo(photos, rest):
@@ -111,6 +114,16 @@ def _status(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable
     from ..app import current
 
     body = json.dumps({"tables": table_rows(current())})
+    return Response(body, mimetype="application/json")(environ, start_response)
+
+
+def _openapi(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    import json
+
+    from ..app import current
+    from ..web.api import openapi
+
+    body = json.dumps(openapi(current()), indent=1)
     return Response(body, mimetype="application/json")(environ, start_response)
 
 
