@@ -97,3 +97,29 @@ def test_bad_export_requests_are_explained(client: Client, url: str, message: st
         return
     assert response.status_code == 400, response.get_data(as_text=True)
     assert message in response.get_json()["error"]
+
+
+def test_a_page_that_fails_mid_export_ends_it_with_the_reason(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    from oie.app import current
+    from oie.warehouse import QueryTimeout
+
+    monkeypatch.setattr(export, "PAGE_ROWS", 40)
+    explorer = current().explorer
+    real, calls = explorer.image_search, []
+
+    def second_page_times_out(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise QueryTimeout(5.0, "a slow statement")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(explorer, "image_search", second_page_times_out)
+    lines = client.get("/image_search?description=Man&format=ndjson").get_data(as_text=True)
+    *rows, last = (json.loads(line) for line in lines.splitlines())
+    assert len(rows) == 40 and last["rows"] == 40 and "5" in last["error"]
+    calls.clear()
+    text = client.get("/image_search?description=Man&format=csv").get_data(as_text=True)
+    assert len(text.splitlines()) == 1 + 40 + 1  # header, the first page, the reason
+    assert text.splitlines()[-1].startswith("# failed after 40 rows: Not available")

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import flask
 
+from ..errors import problem
 from .params import Params
 
 if TYPE_CHECKING:
@@ -72,11 +73,23 @@ def export(fn: Callable[[Params, App], View], first: View, rows_key: str, fmt: s
             view = fn(Params(MultiDict(_args_of(link))), app) if link else None
 
     def body() -> Iterator[str]:
+        sent = 0
+        try:
+            for rows, ended in rows_of():
+                sent += rows
+                yield ended
+        except Exception as exc:  # a later page failed: say so, as the last line, logged once
+            answer = problem(exc, f"export of {rows_key}")
+            yield (json.dumps({"error": answer.message, "rows": sent}) + "\n" if fmt == "ndjson"
+                   else f"# failed after {sent} rows: {answer.message}\n")  # fmt: skip
+
+    def rows_of() -> Iterator[tuple[int, str]]:
+        """(rows, text) as they are written."""
         sent, writer, buffer = 0, None, io.StringIO()
         for rows, link in pages():
             for row in rows:
                 if fmt == "ndjson":
-                    yield json.dumps(row, ensure_ascii=False) + "\n"
+                    yield 1, json.dumps(row, ensure_ascii=False) + "\n"
                     continue
                 cells = flat(row)
                 if writer is None:
@@ -84,15 +97,15 @@ def export(fn: Callable[[Params, App], View], first: View, rows_key: str, fmt: s
                                             lineterminator="\n")  # fmt: skip
                     writer.writeheader()
                 writer.writerow(cells)
-                yield buffer.getvalue()
+                yield 1, buffer.getvalue()
                 buffer.seek(0)
                 buffer.truncate()
             sent += len(rows)
             if link and sent >= EXPORT_MAX_ROWS:
                 resume = "?" + urlencode([*_args_of(link), ("format", fmt)])
-                yield (json.dumps({"truncated": True, "rows": sent, "resume": resume}) + "\n"
-                       if fmt == "ndjson"
-                       else f"# truncated at {sent} rows; resume: {resume}\n")  # fmt: skip
+                yield 0, (json.dumps({"truncated": True, "rows": sent, "resume": resume}) + "\n"
+                          if fmt == "ndjson"
+                          else f"# truncated at {sent} rows; resume: {resume}\n")  # fmt: skip
                 return
 
     response = flask.Response(flask.stream_with_context(body()), mimetype=FORMATS[fmt])
