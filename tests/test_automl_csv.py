@@ -220,3 +220,24 @@ def test_helpers() -> None:
     assert split_counts(9, (100, 0, 0)) == (9, 0, 0)
     assert automl_label("Table tennis racket") == "Table_tennis_racket"
     assert automl_label("Man's hat (toy)") == "Man_s_hat_toy"
+
+
+def test_labels_of_exactly_the_chosen_images(demo_env: Path, tmp_path: Path,
+                                             course_files: dict[str, Path]) -> None:  # fmt: skip
+    """--labels: every image-level label of the listed images, checked against the CSV."""
+    out, labels = tmp_path / "automl.csv", tmp_path / "labels.csv"
+    result = run("--classes", "Guitar,Cat", "--per-class", "10", "--seed", "3",
+                 "--output", str(out), "--labels", str(labels))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    chosen = {line.split(",")[1].rsplit("/", 1)[1].removesuffix(".jpg")
+              for line in out.read_text().splitlines()}  # fmt: skip
+    assert len(chosen) == 20
+    with course_files["image_labels"].open(newline="") as f:
+        want = sorted({(r["ImageId"].lower(), r["Label"]) for r in csv.DictReader(f)
+                       if r["ImageId"].lower() in chosen})  # fmt: skip
+    with labels.open(newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["ImageId", "Label"]
+    assert [tuple(r) for r in rows[1:]] == want  # all their labels, in ImageId order
+    assert {r[0] for r in rows[1:]} == chosen
+    assert f"wrote {len(want)} labels of 20 images" in result.output

@@ -234,8 +234,10 @@ def test_automl_sampling(fake: FakeBigQuery, bq: BigQueryWarehouse) -> None:
     classes = automl.resolve(known, ["Man", "Guitar", "Table"])
     plan = automl.plan(bq, classes, per_class=20, split=(80, 10, 10), seed=1)
     assert plan.rows
+    labels = automl.image_labels(bq, known, plan)  # --labels
+    assert {i for i, _label in labels} == {r[1].rsplit("/", 1)[1][:16] for r in plan.rows}
     assert not fake.refused, refusals(fake)
-    assert automl.CLASS_KEYS in sent(fake)
+    assert {automl.CLASS_KEYS, automl.IMAGE_LABELS} <= sent(fake)
 
 
 def _walk_tree(node: Any, kind: str) -> Iterator[Any]:

@@ -370,8 +370,11 @@ def _split_option(ctx: click.Context, param: click.Parameter, value: str) -> tup
               help="Folder of the <ImageId>.jpg files.")  # fmt: skip
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the CSV here (default: standard output).")  # fmt: skip
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every label of exactly the chosen images here, as ImageId,"
+                   "Label rows (the course's image-labels.csv: oie import reads it).")  # fmt: skip
 def automl_csv(names: str, per_class: int, split: tuple[int, int, int], seed: int,
-               bucket_uri: str, output: Path | None) -> None:  # fmt: skip
+               bucket_uri: str, output: Path | None, labels_path: Path | None) -> None:  # fmt: skip
     """An AutoML Vision CSV: random images per class, split TRAIN/VALIDATION/TEST.
 
     Rows are `SET,BUCKET-URI/<ImageId>.jpg,Label`, no header; a label is the class name
@@ -423,6 +426,14 @@ def automl_csv(names: str, per_class: int, split: tuple[int, int, int], seed: in
             out.close()
     if output:
         click.echo(f"wrote {len(made.rows)} rows to {output}", err=True)
+    if labels_path is not None:
+        labelled = automl.image_labels(current().warehouse, catalog, made)
+        with labels_path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(("ImageId", "Label"))
+            writer.writerows(labelled)
+        click.echo(f"wrote {len(labelled)} labels of {len(made.rows)} images to {labels_path}",
+                   err=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from ..catalog import Catalog, ClassInfo
 from ..explore import MATCHED_LABELS
-from ..keys import MAX_KEY, MIN_KEY, image_id
+from ..keys import MAX_KEY, MIN_KEY, image_id, image_key
 from ..warehouse import Warehouse, ints
 
 SETS = ("TRAIN", "VALIDATION", "TEST")
@@ -230,3 +230,18 @@ def _shared(warehouse: Warehouse, classes: Sequence[ClassInfo], keys: set[int]) 
     for r in rows:
         per_image[r["ImageKey"]] = per_image.get(r["ImageKey"], 0) + 1
     return sum(1 for n in per_image.values() if n >= 2)
+
+
+# Every label of some images: their image-level labels, whatever the classes drawn.
+IMAGE_LABELS = """SELECT ImageKey, LabelId FROM labels_by_image WHERE ImageKey IN UNNEST(@keys)
+ORDER BY ImageKey, LabelId"""
+
+
+def image_labels(warehouse: Warehouse, catalog: Catalog, made: Plan) -> list[tuple[str, str]]:
+    """(ImageId, Label) of every image-level label of exactly the images `made` lists, in
+    ImageId order: the course's image-labels.csv rows, which `oie import` reads back."""
+    keys = sorted(image_key(i) for d in made.draws for i in d.chosen)
+    if not keys:
+        return []
+    rows = warehouse.query(IMAGE_LABELS, {"keys": ints(keys)})
+    return [(image_id(r["ImageKey"]), catalog.by_id[r["LabelId"]].label) for r in rows]
