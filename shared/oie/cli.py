@@ -149,6 +149,9 @@ def classify(paths: tuple[Path, ...], min_confidence: float, top_k: int | None, 
     if not files:
         raise click.UsageError("no image files found")
     try:
+        from .classify.sources import DEFAULT_MODEL, model_path
+
+        model_path(current().settings, _download_bar(DEFAULT_MODEL))  # a bar if downloaded
         classifier = current().classifier
     except ModelError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -185,12 +188,12 @@ def classify(paths: tuple[Path, ...], min_confidence: float, top_k: int | None, 
 def model(copy_to: Path | None) -> None:
     """The TFLite model the classifiers use (OIE_MODEL, else the default) and its labels."""
     from .classify.model import ModelError, load_spec
-    from .classify.sources import model_path
+    from .classify.sources import DEFAULT_MODEL, model_path
     from .dataset.sources import DownloadFailed
 
     s = current().settings
     try:
-        spec = load_spec(model_path(s), s.model_labels)
+        spec = load_spec(model_path(s, _download_bar(DEFAULT_MODEL)), s.model_labels)
     except (ModelError, DownloadFailed) as exc:
         raise click.ClickException(str(exc)) from exc
     width, height = spec.input_size
