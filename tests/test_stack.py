@@ -58,11 +58,22 @@ def test_commands_in_another_shell_use_the_running_stack(
         assert status.returncode == 0 and "from the running stack" in status.stderr
         counts = dict(line.split() for line in status.stdout.splitlines())
         assert counts["classes"] == "601" and counts["class_hierarchy"] == "685", counts
-        held = oie(tmp_path, "automl-csv", "--classes", "Cat", "--per-class", "3", "--seed", "1")
+        # a command that only reads asks the stack; its answer is the one it gives alone
+        args = ("automl-csv", "--classes", "Cat,Guitar", "--per-class", "5", "--seed", "1")
+        drawn = oie(tmp_path, *args, "--labels", str(tmp_path / "labels.csv"))
+        assert drawn.returncode == 0, drawn.stderr
+        assert len(drawn.stdout.splitlines()) == 10 and "overlaps resolved" in drawn.stderr
+        assert (tmp_path / "labels.csv").read_text().startswith("ImageId,Label\n")
+        unknown = oie(tmp_path, "automl-csv", "--classes", "Catt", "--seed", "1")
+        assert unknown.returncode == 2 and "Catt" in unknown.stderr, unknown.stderr
+        # one that writes says, in one line, what to do
+        held = oie(tmp_path, "import", "--demo", OIE_ASSETS=str(assets))
         assert held.returncode == 1 and held.stderr.count("\n") == 1, held.stderr
         assert f"the running stack at http://127.0.0.1:{port} (pid {proc.pid}) holds it" in (
             held.stderr
         )
+    alone = oie(tmp_path, *args)  # the same draw with the stack stopped
+    assert alone.returncode == 0 and alone.stdout == drawn.stdout
     assert not (data / STACK_FILE).exists()  # a stopped stack leaves no record
 
 

@@ -6,13 +6,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .app import current
 from .errors import OIEError
 from .provision.command import command as provision  # its clients are imported as it runs
-from .settings import SettingError
+from .settings import SettingError, Stack
 from .tables import DERIVED
 
 
@@ -49,6 +50,37 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except (OIEError, SettingError) as exc:
             raise click.ClickException(_with_hint(exc)) from exc
+
+
+def _stack() -> Stack | None:
+    """The local stack running on this checkout's data, if one is."""
+    from .settings import running_stack
+
+    return running_stack(current().settings.data_dir)
+
+
+def _ask_stack(stack: Stack, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The running stack's JSON answer at `path` (a POST of `body`, if given); its 400 is a
+    usage error, anything else one line."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(stack.url + path, data=data,
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            answer: dict[str, Any] = json.load(response)
+            return answer
+    except urllib.error.HTTPError as exc:
+        said = json.loads(exc.read() or b"{}").get("error", exc.reason)
+        if exc.code == 400:
+            raise click.UsageError(said) from exc
+        raise click.ClickException(f"the running stack at {stack.url}: {said}") from exc
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"the running stack at {stack.url} (pid {stack.pid}) did "
+                                   f"not answer: {exc}") from exc  # fmt: skip
 
 
 def _with_hint(exc: Exception) -> str:
@@ -208,22 +240,13 @@ def model(copy_to: Path | None) -> None:
 @main.command()
 def status() -> None:
     """Rows in each table of the warehouse (asked of the running stack, if one runs)."""
-    import json
-    import urllib.request
-
     from .local.host import STATUS_PATH, table_rows
-    from .settings import running_stack
 
-    stack = running_stack(current().settings.data_dir)
+    stack = _stack()
     if stack is None:
         rows = table_rows(current())
     else:
-        try:
-            with urllib.request.urlopen(stack.url + STATUS_PATH, timeout=30) as response:
-                rows = json.load(response)["tables"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise click.ClickException(f"the running stack at {stack.url} (pid {stack.pid}) "
-                                       f"did not answer: {exc}") from exc  # fmt: skip
+        rows = _ask_stack(stack, STATUS_PATH)["tables"]
         click.echo(f"(from the running stack at {stack.url})", err=True)
     for table, count in rows.items():
         click.echo(f"{table:20s} {'missing' if count is None else f'{count:,}'}")
@@ -396,31 +419,26 @@ def automl_csv(names: str, per_class: int, split: tuple[int, int, int], seed: in
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     if not wanted:
         raise click.BadParameter("name at least one class", param_hint="--classes")
+    from .local.host import AUTOML_PATH
+
+    asked: dict[str, Any] = {
+        "names": wanted, "per_class": per_class, "split": list(split), "seed": seed,
+        "bucket_uri": bucket_uri, "labels": labels_path is not None,
+    }  # fmt: skip
+    stack = _stack()
     try:
-        catalog = current().explorer.catalog
-        classes = automl.resolve(catalog, wanted)
-        made = automl.plan(current().warehouse, classes, per_class, split, seed, bucket_uri)
+        if stack is not None:  # it holds the warehouse: ask it
+            made = automl.Export(**_ask_stack(stack, AUTOML_PATH, asked))
+        else:
+            made = automl.export(current().warehouse, current().explorer.catalog, **asked)
     except automl.UnknownClasses as exc:
         raise click.UsageError(exc.describe()) from exc
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     except WarehouseError as exc:
         raise click.ClickException(_with_hint(exc)) from exc
-    for d in made.draws:
-        counts = ", ".join(f"{s} {n}" for s, n in zip(automl.SETS, d.counts, strict=True))
-        named = d.info.description + ("" if d.label == d.info.description else f" ({d.label})")
-        click.echo(f"{named}: {len(d.chosen)} of {d.info.num_images:,} images: {counts}",
-                   err=True)  # fmt: skip
-        if d.capped:
-            click.echo(f"  drawn from {automl.MAX_POOL:,} consecutive ImageIds from a random "
-                       "start (the class is larger)", err=True)  # fmt: skip
-        if d.short:
-            click.echo(f"  only {d.available} available (after {d.taken_earlier} taken by "
-                       f"rarer classes), fewer than --per-class {per_class}: using all",
-                       err=True)  # fmt: skip
-    click.echo(f"overlaps resolved: {made.overlaps_resolved} (images drawn for a rarer class, "
-               f"kept out of a commoner class's pool); {made.shared} listed images carry two "
-               "or more of the classes and are listed once", err=True)  # fmt: skip
+    for line in made.report:
+        click.echo(line, err=True)
     out = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:
         csv.writer(out, lineterminator="\n").writerows(made.rows)
@@ -429,14 +447,13 @@ def automl_csv(names: str, per_class: int, split: tuple[int, int, int], seed: in
             out.close()
     if output:
         click.echo(f"wrote {len(made.rows)} rows to {output}", err=True)
-    if labels_path is not None:
-        labelled = automl.image_labels(current().warehouse, catalog, made)
+    if labels_path is not None and made.labels is not None:
         with labels_path.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(("ImageId", "Label"))
-            writer.writerows(labelled)
-        click.echo(f"wrote {len(labelled)} labels of {len(made.rows)} images to {labels_path}",
-                   err=True)  # fmt: skip
+            writer.writerows(made.labels)
+        click.echo(f"wrote {len(made.labels)} labels of {len(made.rows)} images to "
+                   f"{labels_path}", err=True)  # fmt: skip
 
 
 if __name__ == "__main__":

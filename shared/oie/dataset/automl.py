@@ -245,3 +245,41 @@ def image_labels(warehouse: Warehouse, catalog: Catalog, made: Plan) -> list[tup
         return []
     rows = warehouse.query(IMAGE_LABELS, {"keys": ints(keys)})
     return [(image_id(r["ImageKey"]), catalog.by_id[r["LabelId"]].label) for r in rows]
+
+
+def report(made: Plan, per_class: int) -> list[str]:
+    """What a run says on standard error: each class's draw, then the overlaps."""
+    lines = []
+    for d in made.draws:
+        counts = ", ".join(f"{s} {n}" for s, n in zip(SETS, d.counts, strict=True))
+        named = d.info.description + ("" if d.label == d.info.description else f" ({d.label})")
+        lines.append(f"{named}: {len(d.chosen)} of {d.info.num_images:,} images: {counts}")
+        if d.capped:
+            lines.append(f"  drawn from {MAX_POOL:,} consecutive ImageIds from a random start "
+                         "(the class is larger)")  # fmt: skip
+        if d.short:
+            lines.append(
+                f"  only {d.available} available (after {d.taken_earlier} taken "
+                f"by rarer classes), fewer than --per-class {per_class}: using all"
+            )
+    lines.append(f"overlaps resolved: {made.overlaps_resolved} (images drawn for a rarer class, "
+                 f"kept out of a commoner class's pool); {made.shared} listed images carry two "
+                 "or more of the classes and are listed once")  # fmt: skip
+    return lines
+
+
+@dataclass
+class Export:
+    """One `oie automl-csv` run's output: the CSV rows, its report, the labels (if asked)."""
+
+    rows: list[list[str]]
+    report: list[str]
+    labels: list[list[str]] | None = None
+
+
+def export(warehouse: Warehouse, catalog: Catalog, names: Sequence[str], per_class: int,
+           split: Sequence[int], seed: int, bucket_uri: str, labels: bool) -> Export:  # fmt: skip
+    """Resolve, draw, report; raises UnknownClasses or ValueError for bad input."""
+    made = plan(warehouse, resolve(catalog, names), per_class, split, seed, bucket_uri)
+    found = [list(r) for r in image_labels(warehouse, catalog, made)] if labels else None
+    return Export([list(r) for r in made.rows], report(made, per_class), found)

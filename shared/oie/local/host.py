@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 PHOTO_MAX_AGE = 86400  # a photo never changes under its ImageId
 STATUS_PATH = "/_local/status"  # the warehouse's tables, for `oie status` while this runs
 OPENAPI_PATH = "/openapi.json"  # the JSON API described (oie.web.api)
+AUTOML_PATH = "/_local/automl-csv"  # `oie automl-csv` while this runs (it holds the data)
 
 
 def _not_found(environ: WSGIEnvironment, start_response: StartResponse,
@@ -84,6 +85,8 @@ def create_host(names: Iterable[str] | None = None,
             return _status(environ, start_response)
         if environ.get("PATH_INFO") == OPENAPI_PATH:
             return _openapi(environ, start_response)
+        if environ.get("PATH_INFO") == AUTOML_PATH:
+            return _automl(environ, start_response)
         name, _, rest = environ.get("PATH_INFO", "/").lstrip("/").partition("/")
         photos = current().settings.photos
         if name == "photos" and photos is not None and _is_photo(photos, rest):
@@ -115,6 +118,33 @@ def _status(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable
 
     body = json.dumps({"tables": table_rows(current())})
     return Response(body, mimetype="application/json")(environ, start_response)
+
+
+def _automl(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """`oie automl-csv` for a command run beside this stack: its arguments as JSON in, its
+    output (`automl.Export`) as JSON out; bad input a 400 saying why."""
+    import json
+    from dataclasses import asdict
+
+    from ..app import current
+    from ..dataset import automl
+
+    request = Request(environ)
+    try:
+        asked = json.loads(request.get_data(as_text=True) or "{}")
+        app = current()
+        made = automl.export(app.warehouse, app.explorer.catalog, **asked)
+    except automl.UnknownClasses as exc:
+        return _json({"error": exc.describe()}, 400)(environ, start_response)
+    except (ValueError, TypeError) as exc:
+        return _json({"error": str(exc)}, 400)(environ, start_response)
+    return _json(asdict(made), 200)(environ, start_response)
+
+
+def _json(body: object, status: int) -> Response:
+    import json
+
+    return Response(json.dumps(body), status, mimetype="application/json")
 
 
 def _openapi(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
