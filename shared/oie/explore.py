@@ -241,6 +241,14 @@ class Facets:
     sample: int | None = None  # images counted, when a sample
 
 
+def _tier_start(cursor: Cursor | None, tiers: list[int]) -> tuple[int, int]:
+    """Where a one-pass search of tiered pages starts: (tier, ImageKey) of the cursor, or
+    before every tier."""
+    if cursor is None:
+        return max(tiers) + 1, MIN_KEY
+    return cursor.matched, image_key(cursor.image_id)
+
+
 def _past(cursor: Cursor, backward: bool) -> int:
     """The first ImageKey after (or before) a cursor; may fall outside the key space."""
     return image_key(cursor.image_id) + (-1 if backward else 1)
@@ -459,10 +467,7 @@ class Explorer:
         """image_search_multiple over groups (a class and the classes below it), in one pass."""
         found = page.found
         labels = sorted({c.label_id for g in groups for c in g if c.label_id})
-        if cursor is None:
-            m, key = max(tiers) + 1, MIN_KEY  # before every tier
-        else:
-            m, key = cursor.matched, image_key(cursor.image_id)
+        m, key = _tier_start(cursor, tiers)
         params: dict[str, Param] = {
             "groups": strings(c.label for c in found), "labels": ints(labels),
             "min_m": min(tiers), "max_m": max(tiers), "m": m, "key": key, "n": limit + 1,
@@ -524,10 +529,7 @@ class Explorer:
         backward: bool,
     ) -> tuple[list[tuple[int, int]], dict[int, set[int]]]:
         """Up to n (ImageKey, matched) in page order past `cursor`, in one statement."""
-        if cursor is None:
-            m, key = max(tiers) + 1, MIN_KEY  # before every tier
-        else:
-            m, key = cursor.matched, image_key(cursor.image_id)
+        m, key = _tier_start(cursor, tiers)
         params: dict[str, Param] = {
             "labels": ints(c.label_id for c in found), "min_m": min(tiers),
             "max_m": max(tiers), "m": m, "key": key, "n": n,
