@@ -19,14 +19,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import flask
 
 from ..errors import problem
-from .params import Params
+from .params import MAX_LIMIT, Params
 
 if TYPE_CHECKING:
     from ..app import App
     from .render import View
 
 FORMATS = {"csv": "text/csv", "ndjson": "application/x-ndjson"}  # flask adds the charset to text/*
-PAGE_ROWS = 1000  # rows asked per page (each list page's largest page size)
+PAGE_ROWS = MAX_LIMIT  # rows asked per page: every list page's largest
 EXPORT_MAX_ROWS = 100 * PAGE_ROWS  # an export stops here, at a page boundary
 
 

@@ -9,13 +9,12 @@ from ..dataset.formats import LABEL
 from ..errors import InputError
 from ..explore import Cursor, Facets, Mode, Relation, SearchPage
 from ..links import Links
-from .params import Field, Params, choice, flag, integer, read, text
+from .params import MAX_LIMIT, Field, Params, choice, flag, integer, read, text
 from .render import View, page
 
 if TYPE_CHECKING:
     from ..app import App
 
-MAX_LIMIT = 1000
 IMAGE_LIMIT = 10  # images per page unless image_limit says otherwise
 SUGGEST_LIMIT = 10  # names a type-ahead shows unless `limit` says otherwise
 MAX_SUGGEST = 50

@@ -17,6 +17,7 @@ from ..times import parse_time
 
 __all__ = ["InputError", "Params"]
 MAX_TEXT = 200
+MAX_LIMIT = 1000  # rows one page shows at most (more is paging; an export walks the pages)
 # ASCII digits only: Python's int() and float() also take "1_0" and "٣" (Arabic-Indic
 # three), which no other engine reads the same way.
 INTEGER = re.compile(r"[+-]?[0-9]{1,18}")

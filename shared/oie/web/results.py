@@ -10,7 +10,7 @@ from ..catalog import Catalog
 from ..errors import Unavailable
 from ..links import Links
 from ..pipeline.results import DEFAULT_WINDOW, Filters, latest
-from .params import Field, Params, choice, integer, number, read, text
+from .params import MAX_LIMIT, Field, Params, choice, integer, number, read, text
 from .render import PRIVATE, View, page
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ FIELDS = (
     text("prefix", "object names starting with this", ""),
     text("label", "a part of a label, any case", ""),
     number("min_score", "that label's score at least", 0.0, 0.0, 1.0),
-    integer("limit", "rows per page", 50, 1, 1000),
+    integer("limit", "rows per page", 50, 1, MAX_LIMIT),
     integer("offset", "rows to skip", 0, 0, 1_000_000),
 )
 
