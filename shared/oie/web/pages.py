@@ -32,6 +32,20 @@ DEFAULTS = {  # the start page's forms, as the seed app's
 IMAGE_LIMIT_FIELD = integer("image_limit", "images per page", IMAGE_LIMIT, 1, MAX_LIMIT)
 FACETS = flag("facets", "show the facet panel: classes and relations in the images found", True)
 SUBCLASSES = flag("subclasses", "include every class below, in Open Images' hierarchy", False)
+
+
+def _search_fields(cursor: str) -> tuple[Field, ...]:
+    """What both image searches take after their classes: a page, a position, subclasses,
+    facets; `cursor` is the kind of position (an ImageId, or tier-ImageId)."""
+    return (
+        IMAGE_LIMIT_FIELD,
+        Field("after", cursor, "the page after this position (a next link's)"),
+        Field("before", cursor, "the page before this position (a previous link's)"),
+        SUBCLASSES,
+        FACETS,
+    )
+
+
 FIELDS: dict[str, tuple[Field, ...]] = {
     "index": (),
     "classes": (
@@ -49,20 +63,12 @@ FIELDS: dict[str, tuple[Field, ...]] = {
     ),
     "image_search": (
         text("description", "a class name, any case", example="Cat"),
-        IMAGE_LIMIT_FIELD,
-        Field("after", "cursor", "the page after this image (a next link's)"),
-        Field("before", "cursor", "the page before this image (a previous link's)"),
-        SUBCLASSES,
-        FACETS,
+        *_search_fields("cursor"),
     ),
     "image_search_multiple": (
         Field("descriptions", "names", "class names, comma-separated", example="Cat,Dog"),
         choice("mode", "images with any, or all, of the classes", "any", ("any", "all")),
-        IMAGE_LIMIT_FIELD,
-        Field("after", "tiered", "the page after this position (a next link's)"),
-        Field("before", "tiered", "the page before this position (a previous link's)"),
-        SUBCLASSES,
-        FACETS,
+        *_search_fields("tiered"),
     ),
     "relation_search": (
         text("class1", "LIKE pattern of the first class: % any text, _ one character", "%"),
