@@ -241,3 +241,91 @@ def test_labels_of_exactly_the_chosen_images(demo_env: Path, tmp_path: Path,
     assert [tuple(r) for r in rows[1:]] == want  # all their labels, in ImageId order
     assert {r[0] for r in rows[1:]} == chosen
     assert f"wrote {len(want)} labels of 20 images" in result.output
+
+
+def ids_of(automl_csv: str) -> list[str]:
+    return [line.split(",")[1].rsplit("/", 1)[1].removesuffix(".jpg")
+            for line in automl_csv.splitlines()]  # fmt: skip
+
+
+def write_subsets(path: Path, rows: list[tuple[str, str]], header: str = "ImageID,Subset") -> Path:
+    """A file laid out as Open Images' image files: ImageID, Subset, then other columns."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*header.split(","), "OriginalURL", "Rotation"])
+        writer.writerows([i, s, f"https://farm.example/{i}.jpg", "0"] for i, s in rows)
+    return path
+
+
+DRAW = ("--classes", "Guitar,Cat,Table", "--per-class", "8", "--seed", "4")
+
+
+def test_manifest_lists_the_draw_with_each_images_subset(demo_env: Path, tmp_path: Path) -> None:
+    """--format manifest: the AutoML CSV's images, in its order, as SUBSET/ImageId lines,
+    the subset read from an Open Images-style file (upper-case ids, other images in it)."""
+    drawn = run(*DRAW)
+    assert drawn.exit_code == 0, drawn.output
+    images = ids_of(drawn.stdout)
+    assert len(images) == 24
+    where = {i: ("train", "validation", "test")[int(i, 16) % 3] for i in images}
+    others = [(f"{n:016x}", "train") for n in range(50)]
+    rows = [(i.upper(), s) for i, s in where.items()] + others
+    subsets = write_subsets(tmp_path / "images.csv", rows)
+    listed = run(*DRAW, "--format", "manifest", "--subsets", str(subsets))
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines() == [f"{where[i]}/{i}" for i in images]
+    every = run(*DRAW, "--format", "manifest", "--subset", "validation", "--output",
+                str(tmp_path / "ids.txt"))  # fmt: skip
+    assert every.exit_code == 0, every.output
+    assert (tmp_path / "ids.txt").read_text().splitlines() == [f"validation/{i}" for i in images]
+    assert "wrote 24 lines" in every.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "manifest"], "needs the Open Images subset of each image"),
+        (["--format", "manifest", "--subset", "train", "--subsets", "{file}"], "not both"),
+        (["--subset", "train"], "go with --format manifest"),
+        (["--format", "manifest", "--subset", "TRAIN"], "'TRAIN' is not one of"),
+        (["--format", "manifest", "--subsets", "{dir}/none.csv"], "does not exist"),
+    ],
+)
+def test_manifest_usage_errors(demo_env: Path, tmp_path: Path, args: list[str],
+                               message: str) -> None:  # fmt: skip
+    file = write_subsets(tmp_path / "s.csv", [])
+    args = [a.format(file=file, dir=tmp_path) for a in args]
+    result = run(*DRAW, *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("drop one", "1 of the 24 chosen images are not in"),
+        ("bad subset", "is none of train, validation, test, challenge2018"),
+        ("two subsets", "is in train and test"),
+        ("no columns", "names no ImageID and Subset columns"),
+    ],
+)
+def test_manifest_subsets_file_errors(demo_env: Path, tmp_path: Path, change: str,
+                                      message: str) -> None:  # fmt: skip
+    """A subsets file that cannot place every chosen image: exit 1, one reason, no output."""
+    images = ids_of(run(*DRAW).stdout)
+    rows = [(i, "train") for i in images]
+    header = "ImageID,Subset"
+    if change == "drop one":
+        rows = rows[1:]
+    elif change == "bad subset":
+        rows[5] = (rows[5][0], "training")
+    elif change == "two subsets":
+        rows.append((images[3], "test"))
+    else:
+        header = "Id,Split"
+    subsets = write_subsets(tmp_path / "s.csv", rows, header)
+    out = tmp_path / "out.txt"
+    result = run(*DRAW, "--format", "manifest", "--subsets", str(subsets), "--output", str(out))
+    assert result.exit_code == 1, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not out.exists()

@@ -64,6 +64,12 @@ def test_commands_in_another_shell_use_the_running_stack(
         assert drawn.returncode == 0, drawn.stderr
         assert len(drawn.stdout.splitlines()) == 10 and "overlaps resolved" in drawn.stderr
         assert (tmp_path / "labels.csv").read_text().startswith("ImageId,Label\n")
+        listed = oie(tmp_path, *args, "--format", "manifest", "--subset", "train")
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.splitlines() == [
+            "train/" + line.split(",")[1].rsplit("/", 1)[1].removesuffix(".jpg")
+            for line in drawn.stdout.splitlines()
+        ]
         unknown = oie(tmp_path, "automl-csv", "--classes", "Catt", "--seed", "1")
         assert unknown.returncode == 2 and "Catt" in unknown.stderr, unknown.stderr
         # one that writes says, in one line, what to do

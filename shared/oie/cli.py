@@ -11,16 +11,18 @@ from typing import Any
 import click
 
 from .app import current
+from .dataset.subsets import SUBSETS
 from .errors import OIEError
 from .provision.command import command as provision  # its clients are imported as it runs
 from .settings import SettingError, Stack
 from .tables import DERIVED
 
 
-def _bar(label: str, total: int | None) -> Callable[[int], None]:
+def _bar(label: str, total: int | None, unit: str = "B") -> Callable[[int], None]:
+    """A progress bar on standard error (quiet when it is no terminal); returns its update."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total or None, desc=label, unit="B", unit_scale=True, leave=False,
+    bar = tqdm(total=total or None, desc=label, unit=unit, unit_scale=unit == "B", leave=False,
                disable=None, file=sys.stderr)  # fmt: skip
     return bar.update
 
@@ -399,8 +401,17 @@ def _split_option(ctx: click.Context, param: click.Parameter, value: str) -> tup
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every label of exactly the chosen images here, as ImageId,"
                    "Label rows (the course's image-labels.csv: oie import reads it).")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["automl", "manifest"]), default="automl",
+              show_default=True, help="automl: the AutoML CSV; manifest: SUBSET/ImageId lines "
+              "of the same images, for Open Images' downloader.py and FiftyOne.")  # fmt: skip
+@click.option("--subsets", "subsets_path", type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), help="manifest: a CSV with ImageID and Subset columns (Open "
+              "Images' image files) saying where each image is.")  # fmt: skip
+@click.option("--subset", type=click.Choice(SUBSETS), help="manifest: the Open Images subset "
+              "of every chosen image, instead of --subsets.")  # fmt: skip
 def automl_csv(names: str, per_class: int, split: tuple[int, int, int], seed: int,
-               bucket_uri: str, output: Path | None, labels_path: Path | None) -> None:  # fmt: skip
+               bucket_uri: str, output: Path | None, labels_path: Path | None, fmt: str,
+               subsets_path: Path | None, subset: str | None) -> None:  # fmt: skip
     """An AutoML Vision CSV: random images per class, split TRAIN/VALIDATION/TEST.
 
     Rows are `SET,BUCKET-URI/<ImageId>.jpg,Label`, no header; a label is the class name
@@ -410,15 +421,29 @@ def automl_csv(names: str, per_class: int, split: tuple[int, int, int], seed: in
     drawn for a rarer class is left out of the commoner classes' pools, so no image lands
     in two sets (no leak between TRAIN and TEST). Overlaps resolved, and classes with fewer
     images than --per-class, are reported on standard error.
+
+    --format manifest writes the same draw as `SUBSET/ImageId` lines instead, SUBSET being
+    the Open Images subset (train, validation, test) an image is kept in, which is what
+    downloader.py fetches from. The course data does not record it: name a CSV with ImageID
+    and Subset columns (--subsets, e.g. Open Images' image files) or one for all (--subset).
     """
     import csv
 
-    from .dataset import automl
+    from .dataset import automl, subsets
     from .warehouse import WarehouseError
 
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     if not wanted:
         raise click.BadParameter("name at least one class", param_hint="--classes")
+    if fmt == "manifest" and (subsets_path is None) == (subset is None):
+        raise click.UsageError(
+            "--format manifest needs the Open Images subset of each image (where downloader.py "
+            "fetches it from), which the imported data does not record: name a CSV with "
+            "ImageID and Subset columns with --subsets FILE, or one subset for all with "
+            "--subset" + ("" if subsets_path is None else ", not both")
+        )
+    if fmt != "manifest" and (subsets_path or subset):
+        raise click.UsageError("--subsets and --subset go with --format manifest")
     from .local.host import AUTOML_PATH
 
     asked: dict[str, Any] = {
@@ -430,7 +455,9 @@ def automl_csv(names: str, per_class: int, split: tuple[int, int, int], seed: in
         if stack is not None:  # it holds the warehouse: ask it
             made = automl.Export(**_ask_stack(stack, AUTOML_PATH, asked))
         else:
-            made = automl.export(current().warehouse, current().explorer.catalog, **asked)
+            tick = _bar("drawing", len(wanted), unit="class")
+            app = current()
+            made = automl.export(app.warehouse, app.explorer.catalog, **asked, progress=tick)
     except automl.UnknownClasses as exc:
         raise click.UsageError(exc.describe()) from exc
     except ValueError as exc:
@@ -439,14 +466,28 @@ def automl_csv(names: str, per_class: int, split: tuple[int, int, int], seed: in
         raise click.ClickException(_with_hint(exc)) from exc
     for line in made.report:
         click.echo(line, err=True)
+    lines: list[str] | None = None
+    if subset is not None:
+        lines = subsets.manifest(made.images, subset)
+    elif subsets_path is not None:
+        size = subsets_path.stat().st_size
+        try:
+            found = subsets.read_subsets(subsets_path, made.images,
+                                         _bar(f"reading {subsets_path.name}", size))  # fmt: skip
+        except subsets.SubsetError as exc:
+            raise click.ClickException(str(exc)) from exc
+        lines = subsets.manifest(made.images, found)
     out = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:
-        csv.writer(out, lineterminator="\n").writerows(made.rows)
+        if lines is None:
+            csv.writer(out, lineterminator="\n").writerows(made.rows)
+        else:
+            out.writelines(line + "\n" for line in lines)
     finally:
         if output:
             out.close()
     if output:
-        click.echo(f"wrote {len(made.rows)} rows to {output}", err=True)
+        click.echo(f"wrote {len(made.rows)} {'rows' if lines is None else 'lines'} to {output}", err=True)
     if labels_path is not None and made.labels is not None:
         with labels_path.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh, lineterminator="\n")

@@ -31,7 +31,7 @@ from __future__ import annotations
 import difflib
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..catalog import Catalog, ClassInfo
@@ -121,6 +121,7 @@ class ClassDraw:
 class Plan:
     draws: list[ClassDraw]  # in the order the classes were given
     rows: list[tuple[str, str, str]]  # (SET, URI, label)
+    images: list[str]  # the rows' ImageIds, in their order
     shared: int = 0  # chosen images that carry two or more of the classes (listed once)
 
     @property
@@ -180,10 +181,12 @@ def plan(
     split: Sequence[int],
     seed: int,
     bucket_uri: str = DEFAULT_BUCKET_URI,
+    progress: Callable[[int], None] | None = None,
 ) -> Plan:
     """Draw `per_class` images per class (all it has when fewer), one class per image.
 
-    See the module's docstring for the sampling, the overlap rule and the split.
+    See the module's docstring for the sampling, the overlap rule and the split. `progress`
+    is told of each class drawn.
     """
     labels = [automl_label(c.description) for c in classes]
     for i, label in enumerate(labels):
@@ -208,15 +211,19 @@ def plan(
         taken.update(keys)
         draw.chosen = [image_id(k) for k in keys]
         draw.counts = split_counts(len(keys), split)
+        if progress:
+            progress(1)
     base = bucket_uri.rstrip("/")
     rows: list[tuple[str, str, str]] = []
+    images: list[str] = []
     for draw in draws:
         start = 0
         for name, count in zip(SETS, draw.counts, strict=True):
             part = sorted(draw.chosen[start : start + count])
             rows += [(name, f"{base}/{i}.jpg", draw.label) for i in part]
+            images += part
             start += count
-    return Plan(draws, rows, shared=_shared(warehouse, classes, taken))
+    return Plan(draws, rows, images, shared=_shared(warehouse, classes, taken))
 
 
 def _shared(warehouse: Warehouse, classes: Sequence[ClassInfo], keys: set[int]) -> int:
@@ -270,16 +277,19 @@ def report(made: Plan, per_class: int) -> list[str]:
 
 @dataclass
 class Export:
-    """One `oie automl-csv` run's output: the CSV rows, its report, the labels (if asked)."""
+    """One `oie automl-csv` run's output: the CSV rows and their ImageIds, its report, the
+    labels (if asked)."""
 
     rows: list[list[str]]
+    images: list[str]
     report: list[str]
     labels: list[list[str]] | None = None
 
 
 def export(warehouse: Warehouse, catalog: Catalog, names: Sequence[str], per_class: int,
-           split: Sequence[int], seed: int, bucket_uri: str, labels: bool) -> Export:  # fmt: skip
+           split: Sequence[int], seed: int, bucket_uri: str, labels: bool,
+           progress: Callable[[int], None] | None = None) -> Export:  # fmt: skip
     """Resolve, draw, report; raises UnknownClasses or ValueError for bad input."""
-    made = plan(warehouse, resolve(catalog, names), per_class, split, seed, bucket_uri)
+    made = plan(warehouse, resolve(catalog, names), per_class, split, seed, bucket_uri, progress)
     found = [list(r) for r in image_labels(warehouse, catalog, made)] if labels else None
-    return Export([list(r) for r in made.rows], report(made, per_class), found)
+    return Export([list(r) for r in made.rows], made.images, report(made, per_class), found)

@@ -52,7 +52,8 @@ class FileReport:
         return text
 
 
-def _lines(path: Path, progress: Progress | None) -> Iterator[str]:
+def lines_of(path: Path, progress: Progress | None) -> Iterator[str]:
+    """A file's lines, decoded (bad bytes replaced), telling `progress` of each MiB read."""
     with open(path, "rb") as raw:
         pending = 0
         for line in raw:
@@ -72,7 +73,7 @@ def check_file(
     report = FileReport(table, path)
     if not path.is_file():
         raise ImportFailed(f"{path}: no such file")
-    reader = csv.reader(_lines(path, progress))
+    reader = csv.reader(lines_of(path, progress))
     first = next(reader, None)
     if first is None:
         raise ImportFailed(f"{path} is empty; expected a {table} file ({expected(table)})")
