@@ -72,6 +72,18 @@ def test_commands_in_another_shell_use_the_running_stack(
         ]
         unknown = oie(tmp_path, "automl-csv", "--classes", "Catt", "--seed", "1")
         assert unknown.returncode == 2 and "Catt" in unknown.stderr, unknown.stderr
+        # a second stack on the same data is refused, whatever its port; a busy port too
+        for second in (["serve", "--port", str(free_port())], ["demo"]):
+            again = oie(tmp_path, *second)
+            assert again.returncode == 1 and again.stderr.count("\n") == 1, again.stderr
+            assert f"a stack already runs on data/ at http://127.0.0.1:{port} (pid {proc.pid})" in (
+                again.stderr
+            )
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        busy = oie(elsewhere, "serve", "--port", str(port), "--no-watch")
+        assert busy.returncode == 1 and f"port {port} on 127.0.0.1 is in use" in busy.stderr
+        assert json.loads((data / STACK_FILE).read_text())["pid"] == proc.pid  # record kept
         # one that writes says, in one line, what to do
         held = oie(tmp_path, "import", "--demo", OIE_ASSETS=str(assets))
         assert held.returncode == 1 and held.stderr.count("\n") == 1, held.stderr

@@ -98,6 +98,28 @@ def _with_hint(exc: Exception) -> str:
     return text
 
 
+def _refuse_second_stack() -> None:
+    """One stack per data directory: a second could not open the DuckDB file it holds."""
+    stack = _stack()
+    if stack is not None and stack.pid != os.getpid():
+        raise click.ClickException(
+            f"a stack already runs on {current().settings.data_dir}/ at {stack.url} (pid "
+            f"{stack.pid}): open it there, or stop it (Ctrl-C where it runs) first"
+        )
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Open Images Explorer: browse Open Images and classify images, locally or on Google Cloud.
@@ -268,6 +290,10 @@ def serve(host: str, port: int, threads: int | None, watch: bool) -> None:
     from .settings import forget_stack, record_stack
 
     s = current().settings
+    _refuse_second_stack()
+    if not _port_free(host, port):
+        raise click.ClickException(f"port {port} on {host} is in use: name another with --port "
+                                   "N (for make demo, PORT=N make demo)")  # fmt: skip
     click.echo(f"Open Images Explorer on http://{host}:{port}/  (Ctrl-C stops)", err=True)
     if watch:
         click.echo(f"Classifying what lands in {s.bucket_folder}/", err=True)
@@ -315,6 +341,7 @@ def publish(uri: str | None, image_id: str | None, base: str) -> None:
 @click.pass_context
 def demo(ctx: click.Context, host: str, port: int) -> None:
     """Import the demo data if the warehouse has none, then serve."""
+    _refuse_second_stack()
     app = current()
     if any(app.warehouse.row_count(d.name) is None for d in DERIVED):
         ctx.invoke(import_, demo=True)
@@ -487,7 +514,9 @@ def automl_csv(names: str, per_class: int, split: tuple[int, int, int], seed: in
         if output:
             out.close()
     if output:
-        click.echo(f"wrote {len(made.rows)} {'rows' if lines is None else 'lines'} to {output}", err=True)
+        click.echo(
+            f"wrote {len(made.rows)} {'rows' if lines is None else 'lines'} to {output}", err=True
+        )
     if labels_path is not None and made.labels is not None:
         with labels_path.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh, lineterminator="\n")
