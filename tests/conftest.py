@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -29,6 +30,22 @@ def on_emulators(test: F) -> F:
     for mark in (pytest.mark.pubsub, pytest.mark.gcs, pytest.mark.bigquery):
         test = mark(test)
     return test
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's data folder is its own (before anything reads a setting), so a stack
+    running in the checkout, whose record is in data/, lends the tests none of its settings."""
+    os.environ["OIE_DATA_DIR"] = tempfile.mkdtemp(prefix="oie-tests-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ.pop("OIE_DATA_DIR", ""), ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def own_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's data folder is its own."""
+    monkeypatch.setenv("OIE_DATA_DIR", str(tmp_path / "data"))
 
 
 def fresh_app() -> App:

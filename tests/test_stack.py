@@ -32,8 +32,9 @@ def oie(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_commands_in_another_shell_use_the_running_stack(
-    demo_db: Path, assets: Path, tmp_path: Path
+    demo_db: Path, assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # fmt: skip
+    monkeypatch.delenv("OIE_DATA_DIR")  # the stack's data is its folder's data/, as make demo's
     data = tmp_path / "data"
     data.mkdir()
     (data / "warehouse.duckdb").write_bytes(demo_db.read_bytes())
