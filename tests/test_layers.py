@@ -35,6 +35,7 @@ LAYER_OF = {
     "oie.cloud": "adapters",
     "oie.warehouse.duckdb_adapter": "adapters",
     "oie.warehouse.sql": "adapters",
+    "oie.warehouse.key_index": "adapters",
     "oie.warehouse.bigquery_adapter": "adapters",
     "oie.storage.folder": "adapters",
     "oie.storage.gcs": "adapters",

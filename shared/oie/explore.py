@@ -319,13 +319,19 @@ class Explorer:
         backward = before is not None and after is None
         cursor = before if backward else after
         start = _past(cursor, backward) if cursor else MIN_KEY
-        rows = []
-        if MIN_KEY <= start <= MAX_KEY:
+        keys: list[int] = []
+        index = self.warehouse.key_index()
+        if not MIN_KEY <= start <= MAX_KEY:
+            pass
+        elif index is not None:
+            keys = index.keys(found.label_id, start, limit + 1, backward)
+        else:
             rows = self.warehouse.query(
                 SEARCH_BEFORE if backward else SEARCH_AFTER,
                 {"label": found.label_id, "start": start, "n": limit + 1},
             )
-        ids = [image_id(r["ImageKey"]) for r in rows]
+            keys = [r["ImageKey"] for r in rows]
+        ids = [image_id(k) for k in keys]
         more = len(ids) > limit
         ids = ids[:limit]
         if backward:

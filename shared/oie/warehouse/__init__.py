@@ -60,8 +60,21 @@ class QueryTimeout(Busy):
         self.limit_s = limit_s
 
 
+class KeyIndex(Protocol):
+    """Each label's ImageKeys in order, read without a statement (the local home has one)."""
+
+    def keys(self, label_id: int, start: int, n: int, backward: bool = False) -> list[int]:
+        """Up to `n` keys of the label from `start` on (>=), or back from it (<=, descending):
+        the rows `oie.explore.SEARCH_AFTER` and `SEARCH_BEFORE` return."""
+        ...
+
+
 class Warehouse(Protocol):
     name: str
+
+    def key_index(self) -> KeyIndex | None:
+        """The key index of the imported labels, or None (BigQuery: the statement is it)."""
+        ...
 
     def query(self, sql: str, params: Mapping[str, Param] | None = None) -> list[Row]:
         """Run one BigQuery-dialect statement; `@name` placeholders take `params`."""

@@ -243,6 +243,9 @@ class BigQueryWarehouse:
             detail = f"{table}: {errors[:3]}"
             raise WarehouseError("the classification could not be recorded", detail)
 
+    def key_index(self) -> None:
+        return None
+
     def row_count(self, table: str) -> int | None:
         from google.api_core import exceptions
 

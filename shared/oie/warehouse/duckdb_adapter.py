@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from . import Param, QueryTimeout, Row, Schema, WarehouseError
+from .key_index import KEY_INDEX_TABLE, KeyIndex, KeyIndexError
+from .key_index import build as build_key_index
 from .sql import duckdb_call, to_duckdb
 
 if TYPE_CHECKING:
@@ -120,6 +122,9 @@ class DuckDBWarehouse:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._index: KeyIndex | None = None
+        self._index_lock = threading.Lock()
+        self._index_checked = False  # key_index() looked (None: there is none to read)
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
@@ -144,11 +149,53 @@ class DuckDBWarehouse:
         return cursor
 
     def close(self) -> None:
+        with self._index_lock:
+            self._drop_index()
         with self._lock:
             if self._con is not None:
                 self._con.close()
                 self._con = None
         self._local = threading.local()
+
+    @property
+    def key_index_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".keys")
+
+    def key_index(self) -> KeyIndex | None:
+        """The key index of the imported labels (see key_index.py): the file beside the
+        database if it is this import's, else built now when the database can be written
+        (seconds at 60 M labels); None when it cannot be, or nothing is imported."""
+        if self._index_checked:
+            return self._index
+        with self._index_lock:
+            if not self._index_checked:
+                self._index = self._open_index()
+                self._index_checked = True
+        return self._index
+
+    def _open_index(self) -> KeyIndex | None:
+        cursor = self._cursor()
+        if not self._exists("labels_by_label"):
+            return None
+        token = None
+        if self._exists(KEY_INDEX_TABLE):
+            row = cursor.execute(f"SELECT Token FROM {KEY_INDEX_TABLE}").fetchone()
+            token = row[0] if row else None
+        if token is not None:
+            with suppress(OSError, KeyIndexError):
+                return KeyIndex(self.key_index_path, token)
+        if self.read_only:
+            return None
+        token = build_key_index(self.key_index_path, cursor.execute)
+        cursor.execute(f"CREATE OR REPLACE TABLE {KEY_INDEX_TABLE} AS SELECT $t::BIGINT AS Token",
+                       {"t": token})  # fmt: skip
+        return KeyIndex(self.key_index_path, token)
+
+    def _drop_index(self) -> None:
+        """Forget the key index: the labels are about to change (it is built again on use)."""
+        if self._index is not None:
+            self._index.close()
+        self._index, self._index_checked = None, False
 
     def query(self, sql: str, params: Mapping[str, Param] | None = None) -> list[Row]:
         statement, values = duckdb_call(sql, params)
@@ -180,6 +227,10 @@ class DuckDBWarehouse:
         return self.row_count(table) or 0
 
     def derive(self, table: str, select_sql: str, order_by: Sequence[str] = ()) -> None:
+        if table == "labels_by_label":
+            with self._index_lock:
+                self._drop_index()
+            self._cursor().execute(f"DROP TABLE IF EXISTS {KEY_INDEX_TABLE}")
         select = to_duckdb(select_sql)
         order = f" ORDER BY {', '.join(order_by)}" if order_by else ""
         self._cursor().execute(
