@@ -1,5 +1,5 @@
-"""The local home's key index gives exactly the rows of the statements it stands for, and a
-file that is not this import's is never read."""
+"""The local home's key indexes give exactly the rows of the statements they stand for, and
+a file that is not this import's is never read."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from oie.dataset.importer import import_files
-from oie.explore import SEARCH_AFTER, SEARCH_BEFORE, Explorer
+from oie.explore import IMAGE, SEARCH_AFTER, SEARCH_BEFORE, Explorer
 from oie.keys import MAX_KEY, MIN_KEY, image_key
 from oie.warehouse.duckdb_adapter import DuckDBWarehouse
-from oie.warehouse.key_index import MAGIC
+from oie.warehouse.key_index import MAGIC, SPECS, path_of
 
 
 @pytest.fixture
@@ -31,8 +31,8 @@ def statement_keys(wh: DuckDBWarehouse, label: int, start: int, n: int, back: bo
 
 def test_every_label_from_every_kind_of_start(copy: Path) -> None:
     wh = DuckDBWarehouse(copy)
-    index = wh.key_index()
-    assert index is not None and copy.with_name("w.duckdb.keys").exists()
+    index = wh.indexes()
+    assert index is not None and all(path_of(copy, n).exists() for n in SPECS)
     labels = [r["LabelId"] for r in wh.query("SELECT DISTINCT LabelId FROM labels_by_label")]
     keys = [r["ImageKey"] for r in wh.query("SELECT ImageKey FROM labels_by_label")]
     rng = random.Random(7)
@@ -44,23 +44,35 @@ def test_every_label_from_every_kind_of_start(copy: Path) -> None:
             for n in (1, 11, 1001):
                 for back in (False, True):
                     want = statement_keys(wh, label, start, n, back)
-                    assert index.keys(label, start, n, back) == want, (label, start, n, back)
+                    assert index.label_keys(label, start, n, back) == want, (label, start, n, back)
                     checked += 1
     assert len(labels) > 50 and checked == 72 * len(labels)
     # ids no label has: nothing, as the statement finds nothing
     top = max(labels)
     for label in (-1, 0, top + 1, 10**9):
-        assert index.keys(label, MIN_KEY, 10) == statement_keys(wh, label, MIN_KEY, 10, False)
-    assert index.keys(labels[0], MIN_KEY, 0) == []
+        assert index.label_keys(label, MIN_KEY, 10) == statement_keys(wh, label, MIN_KEY, 10, False)
+    assert index.label_keys(labels[0], MIN_KEY, 0) == []
+    wh.close()
+
+
+def test_every_image_and_some_that_are_none(copy: Path) -> None:
+    wh = DuckDBWarehouse(copy)
+    index = wh.indexes()
+    assert index is not None
+    images = [r["ImageKey"] for r in wh.query("SELECT DISTINCT ImageKey FROM labels_by_image")]
+    related = {r["ImageKey"] for r in wh.query("SELECT ImageKey FROM relations_by_image")}
+    assert len(images) > 500 and len(related & set(images)) > 100
+    for key in [*images, *related, MIN_KEY, MAX_KEY, 0, images[0] + 1, images[0] - 1]:
+        assert index.image_rows(key) == wh.query(IMAGE, {"key": key}), key
     wh.close()
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "other import"])
 def test_a_file_not_of_this_import_is_not_read(copy: Path, damage: str) -> None:
     wh = DuckDBWarehouse(copy)
-    assert wh.key_index() is not None
+    assert wh.indexes() is not None
     wh.close()
-    path = copy.with_name("w.duckdb.keys")
+    path = path_of(copy, "images" if damage == "other import" else "labels")
     good = path.read_bytes()
     if damage == "garbage":
         path.write_bytes(b"\x00not an index" * 1000)
@@ -73,12 +85,12 @@ def test_a_file_not_of_this_import_is_not_read(copy: Path, damage: str) -> None:
         header[8:16] = (int.from_bytes(good[8:16], "little") ^ 1).to_bytes(8, "little")
         path.write_bytes(bytes(header))
     reader = DuckDBWarehouse(copy, read_only=True)
-    assert reader.key_index() is None  # cannot rebuild: the statements answer
+    assert reader.indexes() is None  # cannot rebuild: the statements answer
     explorer = Explorer(reader)
     page = explorer.image_search("Man", 5)
     reader.close()
     writer = DuckDBWarehouse(copy)
-    index = writer.key_index()
+    index = writer.indexes()
     assert index is not None and path.read_bytes()[:8] == MAGIC.to_bytes(8, "little")
     again = Explorer(writer).image_search("Man", 5)
     assert [h.image_id for h in again.hits] == [h.image_id for h in page.hits]

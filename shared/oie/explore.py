@@ -275,7 +275,9 @@ class Explorer:
     def image_info(self, image_id: str) -> ImageInfo | None:
         catalog = self.catalog
         image_id = image_id.lower()
-        rows = self.warehouse.query(IMAGE, {"key": image_key(image_id)})
+        indexes = self.warehouse.indexes()
+        key = image_key(image_id)
+        rows = indexes.image_rows(key) if indexes else self.warehouse.query(IMAGE, {"key": key})
         if not rows:
             return None
         classes = sorted(
@@ -320,11 +322,11 @@ class Explorer:
         cursor = before if backward else after
         start = _past(cursor, backward) if cursor else MIN_KEY
         keys: list[int] = []
-        index = self.warehouse.key_index()
+        indexes = self.warehouse.indexes()
         if not MIN_KEY <= start <= MAX_KEY:
             pass
-        elif index is not None:
-            keys = index.keys(found.label_id, start, limit + 1, backward)
+        elif indexes is not None:
+            keys = indexes.label_keys(found.label_id, start, limit + 1, backward)
         else:
             rows = self.warehouse.query(
                 SEARCH_BEFORE if backward else SEARCH_AFTER,

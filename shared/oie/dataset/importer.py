@@ -190,4 +190,4 @@ def derive_tables(warehouse: Warehouse, workdir: Path | None = None) -> None:
             warehouse.load_csv(HIERARCHY, spec(HIERARCHY).columns, empty)
     for derived in DERIVED:
         warehouse.derive(derived.name, derived.select, derived.order_by)
-    warehouse.key_index()  # built now (the local home's), not on the first search
+    warehouse.indexes()  # built now (the local home's), not on the first page

@@ -60,20 +60,24 @@ class QueryTimeout(Busy):
         self.limit_s = limit_s
 
 
-class KeyIndex(Protocol):
-    """Each label's ImageKeys in order, read without a statement (the local home has one)."""
+class Indexes(Protocol):
+    """Lookups of one class or one image without a statement (the local home has them)."""
 
-    def keys(self, label_id: int, start: int, n: int, backward: bool = False) -> list[int]:
+    def label_keys(self, label_id: int, start: int, n: int, backward: bool = False) -> list[int]:
         """Up to `n` keys of the label from `start` on (>=), or back from it (<=, descending):
         the rows `oie.explore.SEARCH_AFTER` and `SEARCH_BEFORE` return."""
+        ...
+
+    def image_rows(self, key: int) -> list[Row]:
+        """The image's labels, then its relations: the rows `oie.explore.IMAGE` returns."""
         ...
 
 
 class Warehouse(Protocol):
     name: str
 
-    def key_index(self) -> KeyIndex | None:
-        """The key index of the imported labels, or None (BigQuery: the statement is it)."""
+    def indexes(self) -> Indexes | None:
+        """The key indexes of the imported tables, or None (BigQuery: statements do it)."""
         ...
 
     def query(self, sql: str, params: Mapping[str, Param] | None = None) -> list[Row]:

@@ -243,7 +243,7 @@ class BigQueryWarehouse:
             detail = f"{table}: {errors[:3]}"
             raise WarehouseError("the classification could not be recorded", detail)
 
-    def key_index(self) -> None:
+    def indexes(self) -> None:
         return None
 
     def row_count(self, table: str) -> int | None:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from . import Param, QueryTimeout, Row, Schema, WarehouseError
-from .key_index import KEY_INDEX_TABLE, KeyIndex, KeyIndexError
-from .key_index import build as build_key_index
+from .key_index import KEY_INDEX_TABLE, RELATIONS, SPECS, Indexes, KeyIndexError
+from .key_index import build as build_indexes
 from .sql import duckdb_call, to_duckdb
 
 if TYPE_CHECKING:
@@ -104,6 +104,9 @@ WATCHDOG = Watchdog()
 os.register_at_fork(after_in_child=WATCHDOG.reset)  # a forked child has no such thread
 
 
+INDEXED = {s.table for s in SPECS.values()}  # deriving one of these drops the key indexes
+
+
 class DuckDBWarehouse:
     """One DuckDB connection per process; each thread queries through its own cursor.
 
@@ -122,7 +125,7 @@ class DuckDBWarehouse:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._index: KeyIndex | None = None
+        self._index: Indexes | None = None
         self._index_lock = threading.Lock()
         self._index_checked = False  # key_index() looked (None: there is none to read)
 
@@ -157,14 +160,10 @@ class DuckDBWarehouse:
                 self._con = None
         self._local = threading.local()
 
-    @property
-    def key_index_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".keys")
-
-    def key_index(self) -> KeyIndex | None:
-        """The key index of the imported labels (see key_index.py): the file beside the
-        database if it is this import's, else built now when the database can be written
-        (seconds at 60 M labels); None when it cannot be, or nothing is imported."""
+    def indexes(self) -> Indexes | None:
+        """The key indexes of the imported tables (see key_index.py): the files beside the
+        database if they are this import's, else built now when the database can be written
+        (seconds at 60 M labels); None when they cannot be, or nothing is imported."""
         if self._index_checked:
             return self._index
         with self._index_lock:
@@ -173,26 +172,27 @@ class DuckDBWarehouse:
                 self._index_checked = True
         return self._index
 
-    def _open_index(self) -> KeyIndex | None:
+    def _open_index(self) -> Indexes | None:
         cursor = self._cursor()
-        if not self._exists("labels_by_label"):
+        if not all(self._exists(s.table) for s in SPECS.values()):
             return None
         token = None
         if self._exists(KEY_INDEX_TABLE):
             row = cursor.execute(f"SELECT Token FROM {KEY_INDEX_TABLE}").fetchone()
             token = row[0] if row else None
+        names = [r[0] for r in cursor.execute(RELATIONS).fetchall()]
         if token is not None:
             with suppress(OSError, KeyIndexError):
-                return KeyIndex(self.key_index_path, token)
+                return Indexes(self.path, token, names)
         if self.read_only:
             return None
-        token = build_key_index(self.key_index_path, cursor.execute)
+        token = build_indexes(self.path, cursor.execute)
         cursor.execute(f"CREATE OR REPLACE TABLE {KEY_INDEX_TABLE} AS SELECT $t::BIGINT AS Token",
                        {"t": token})  # fmt: skip
-        return KeyIndex(self.key_index_path, token)
+        return Indexes(self.path, token, names)
 
     def _drop_index(self) -> None:
-        """Forget the key index: the labels are about to change (it is built again on use)."""
+        """Forget the key indexes: the tables are about to change (they are built again)."""
         if self._index is not None:
             self._index.close()
         self._index, self._index_checked = None, False
@@ -227,7 +227,7 @@ class DuckDBWarehouse:
         return self.row_count(table) or 0
 
     def derive(self, table: str, select_sql: str, order_by: Sequence[str] = ()) -> None:
-        if table == "labels_by_label":
+        if table in INDEXED:
             with self._index_lock:
                 self._drop_index()
             self._cursor().execute(f"DROP TABLE IF EXISTS {KEY_INDEX_TABLE}")

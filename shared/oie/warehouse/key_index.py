@@ -1,15 +1,17 @@
-"""The local home's key index: every label's ImageKeys, sorted, in a file read through mmap.
+"""The local home's key indexes: three derived tables copied, sorted, into files read
+through mmap, so the pages that look up one class or one image need no statement.
 
-A page of one class's images in ImageId order is a binary search and a slice here (a few
-microseconds), where the same page as a DuckDB statement costs about a millisecond however
-small, most of it fixed. The file mirrors `labels_by_label` row for row, so a page read here
-equals the statement's (`oie.explore.SEARCH_AFTER`, `SEARCH_BEFORE`).
+A DuckDB statement costs about a millisecond however little it reads, most of it fixed;
+here one class's page of ImageKeys, or one image's labels and relations, is a binary search
+and a slice (microseconds). Each file mirrors its table row for row, so what is read here
+equals what the statement it stands for returns (`oie.explore.SEARCH_AFTER`,
+`SEARCH_BEFORE`, `IMAGE`).
 
-Layout, little-endian int64s: MAGIC, the token of the import it was built from, the number
-of offsets (largest LabelId + 2), the number of keys; then the offsets (label L's keys are
-keys[offsets[L]:offsets[L + 1]]); then the keys, ordered by (LabelId, ImageKey). The token
-is also kept in the warehouse (`KEY_INDEX_TABLE`), so a file left from another import is
-never read: `DuckDBWarehouse.key_index` checks it and builds the file again.
+A file groups a table's rows by one column: little-endian int64s, MAGIC, the import's token,
+the number of groups G, rows R and value columns C; then the G group values, sorted; the
+G + 1 offsets (group g's rows are rows[offsets[g]:offsets[g + 1]]); then each value column,
+R values. The token is kept in the warehouse too (`KEY_INDEX_TABLE`): a file left from
+another import is never read, and `DuckDBWarehouse.indexes` builds the files again.
 """
 
 from __future__ import annotations
@@ -19,21 +21,45 @@ import os
 import secrets
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MAGIC = 0x3153_5945_4B45_494F  # b"OIEKEYS1", little-endian
-HEADER = 4  # int64s before the offsets
-CHUNK_ROWS = 4_000_000  # rows fetched at a time while building (about 32 MB)
-KEY_INDEX_TABLE = "key_index_token"  # one row: the token of the file built from these tables
+MAGIC = 0x3253_5945_4B45_494F  # b"OIEKEYS2", little-endian
+HEADER = 5  # int64s before the group values
+CHUNK_ROWS = 4_000_000  # rows fetched at a time while building (about 32 MB a column)
+KEY_INDEX_TABLE = "key_index_token"  # one row: the token of the files built from these tables
+RELATIONS = "SELECT DISTINCT Relation FROM relations_by_image ORDER BY Relation"
+
+Query = Callable[[str, list[Any]], Any]  # runs a statement; returns a DuckDB result
+
+
+@dataclass(frozen=True)
+class Spec:
+    table: str
+    group: str
+    values: tuple[str, ...]  # expressions; `?` in them takes the relation names
+    order: str  # the table's whole sort order, so every column's pass meets rows alike
+
+
+SPECS = {
+    "labels": Spec("labels_by_label", "LabelId", ("ImageKey",), "LabelId, ImageKey"),
+    "images": Spec("labels_by_image", "ImageKey", ("LabelId",), "ImageKey, LabelId"),
+    "relations": Spec(
+        "relations_by_image",
+        "ImageKey",
+        ("LabelId1", "list_position(?, Relation) - 1", "LabelId2"),
+        "ImageKey, LabelId1, Relation, LabelId2",
+    ),
+}
 
 
 class KeyIndexError(ValueError):
-    """The file is not a key index of this import."""
+    """A file that is not a key index of this import."""
 
 
-class KeyIndex:
-    """A read-only view of a key index file; safe to share between threads."""
+class Grouped:
+    """One file, read-only; safe to share between threads."""
 
     def __init__(self, path: Path, token: int):
         with open(path, "rb") as f:
@@ -42,66 +68,130 @@ class KeyIndex:
                 raise KeyIndexError(f"{path}: {size} bytes is no key index")
             self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         self._all = memoryview(self._map).cast("q")
-        magic, found, slots, keys = self._all[:HEADER].tolist()
-        if magic != MAGIC or found != token or HEADER + slots + keys != len(self._all):
+        self._views: list[memoryview] = []
+        magic, found, groups, rows, columns = self._all[:HEADER].tolist()
+        if (
+            magic != MAGIC
+            or found != token
+            or HEADER + 2 * groups + 1 + columns * rows != len(self._all)
+        ):
             self.close()
-            raise KeyIndexError(f"{path} is not the key index of this import")
-        self._offsets = self._all[HEADER : HEADER + slots]
-        self._base = HEADER + slots
+            raise KeyIndexError(f"{path} is not a key index of this import")
+        at = HEADER
+        self.groups = self._view(at, groups)
+        self.offsets = self._view(at + groups, groups + 1)
+        at += 2 * groups + 1
+        self.columns = [self._view(at + c * rows, rows) for c in range(columns)]
 
-    def keys(self, label_id: int, start: int, n: int, backward: bool = False) -> list[int]:
-        """Up to `n` keys of the label from `start` on (>=), or back from it (<=, descending)."""
-        if not 0 <= label_id < len(self._offsets) - 1 or n <= 0:
-            return []
-        lo = self._base + self._offsets[label_id]
-        hi = self._base + self._offsets[label_id + 1]
-        if backward:
-            end = bisect_right(self._all, start, lo, hi)
-            return self._all[max(lo, end - n) : end].tolist()[::-1]
-        at = bisect_left(self._all, start, lo, hi)
-        return self._all[at : min(hi, at + n)].tolist()
+    def _view(self, start: int, n: int) -> memoryview:
+        view = self._all[start : start + n]
+        self._views.append(view)
+        return view
+
+    def rows(self, group: int) -> tuple[int, int]:
+        """The rows [lo, hi) of a group (empty if there is none)."""
+        g = bisect_left(self.groups, group)
+        if g == len(self.groups) or self.groups[g] != group:
+            return 0, 0
+        return self.offsets[g], self.offsets[g + 1]
 
     def close(self) -> None:
-        for view in (getattr(self, "_offsets", None), self._all):
-            if view is not None:
-                view.release()
+        for view in (*self._views, self._all):
+            view.release()
         self._map.close()
 
 
-def build(path: Path, query: Callable[[str, list[Any]], Any]) -> int:
-    """Write the key index of `labels_by_label` to `path` (atomically); returns its token.
+class Indexes:
+    """The key indexes of one import: a class's ImageKeys, an image's labels and relations."""
 
-    `query(sql, params)` runs a statement and returns a DuckDB result (`fetchall`,
-    `fetchnumpy`); numpy is needed here only, in the local home that has it.
+    def __init__(self, base: Path, token: int, relations: list[str]):
+        opened: list[Grouped] = []
+        try:
+            for name in SPECS:
+                opened.append(Grouped(path_of(base, name), token))
+        except (OSError, KeyIndexError):
+            for g in opened:
+                g.close()
+            raise
+        self._labels, self._images, self._relations = opened
+        self._names = relations
+
+    def label_keys(self, label_id: int, start: int, n: int, backward: bool = False) -> list[int]:
+        """Up to `n` keys of the label from `start` on (>=), or back from it (<=, descending)."""
+        lo, hi = self._labels.rows(label_id)
+        keys = self._labels.columns[0]
+        if n <= 0 or lo == hi:
+            return []
+        if backward:
+            end = bisect_right(keys, start, lo, hi)
+            return keys[max(lo, end - n) : end].tolist()[::-1]
+        at = bisect_left(keys, start, lo, hi)
+        return keys[at : min(hi, at + n)].tolist()
+
+    def image_rows(self, key: int) -> list[dict[str, Any]]:
+        """The image's labels, then its relations: the rows `oie.explore.IMAGE` returns."""
+        lo, hi = self._images.rows(key)
+        rows: list[dict[str, Any]] = [
+            {"LabelId1": label, "Relation": None, "LabelId2": None}
+            for label in self._images.columns[0][lo:hi].tolist()
+        ]
+        lo, hi = self._relations.rows(key)
+        first, relation, second = (c[lo:hi].tolist() for c in self._relations.columns)
+        rows += [
+            {"LabelId1": a, "Relation": self._names[r], "LabelId2": b}
+            for a, r, b in zip(first, relation, second, strict=True)
+        ]
+        return rows
+
+    def close(self) -> None:
+        for g in (self._labels, self._images, self._relations):
+            g.close()
+
+
+def path_of(base: Path, name: str) -> Path:
+    return base.with_name(f"{base.name}.{name}.keys")
+
+
+def build(base: Path, query: Query) -> int:
+    """Write every key index file beside `base` (each atomically); returns their token.
+
+    `query(sql, params)` runs a DuckDB statement; numpy is needed here only, in the local
+    home that has it.
     """
+    token = secrets.randbits(63)
+    names = [r[0] for r in query(RELATIONS, []).fetchall()]
+    for name, spec in SPECS.items():
+        _write(path_of(base, name), spec, token, names, query)
+    return token
+
+
+def _write(path: Path, spec: Spec, token: int, names: list[str], query: Query) -> None:
     import numpy as np
 
-    counts = dict(query("SELECT LabelId, COUNT(*) FROM labels_by_label GROUP BY LabelId",
-                        []).fetchall())  # fmt: skip
-    if min(counts, default=0) < 0:
-        raise KeyIndexError("labels_by_label has a negative LabelId")
-    slots = max(counts, default=-1) + 2
-    sizes = np.zeros(slots, dtype="<i8")
-    for label, count in counts.items():
-        sizes[label + 1] = count
-    offsets = np.cumsum(sizes, dtype="<i8")
-    token = secrets.randbits(63)
+    counted = query(f"SELECT {spec.group} AS g, COUNT(*) AS n FROM {spec.table} "
+                    f"GROUP BY g ORDER BY g", []).fetchnumpy()  # fmt: skip
+    groups = np.asarray(counted["g"], dtype="<i8")
+    offsets = np.concatenate([[0], np.cumsum(counted["n"], dtype="<i8")]).astype("<i8")
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         with open(partial, "wb") as out:
-            np.array([MAGIC, token, slots, int(offsets[-1])], dtype="<i8").tofile(out)
+            header = [MAGIC, token, len(groups), int(offsets[-1]), len(spec.values)]
+            np.array(header, dtype="<i8").tofile(out)
+            groups.tofile(out)
             offsets.tofile(out)
-            first = 0
-            while first < slots - 1:  # whole labels, about CHUNK_ROWS rows at a time
-                last = int(np.searchsorted(offsets, offsets[first] + CHUNK_ROWS, "right")) - 1
-                last = min(max(last, first + 1), slots - 1)
-                chunk = query(
-                    "SELECT ImageKey FROM labels_by_label WHERE LabelId >= ? AND LabelId < ? "
-                    "ORDER BY LabelId, ImageKey", [first, last],
-                ).fetchnumpy()["ImageKey"]  # fmt: skip
-                np.asarray(chunk, dtype="<i8").tofile(out)
-                first = last
+            for value in spec.values:
+                params = [names] if "?" in value else []
+                first = 0
+                while first < len(groups):  # whole groups, about CHUNK_ROWS rows at a time
+                    last = int(np.searchsorted(offsets, offsets[first] + CHUNK_ROWS, "right"))
+                    last = min(max(last - 1, first + 1), len(groups))
+                    chunk = query(
+                        f"SELECT {value} AS v FROM {spec.table} WHERE {spec.group} BETWEEN ? "
+                        f"AND ? ORDER BY {spec.order}",
+                        [*params, int(groups[first]), int(groups[last - 1])],
+                    ).fetchnumpy()["v"]  # fmt: skip
+                    np.asarray(chunk, dtype="<i8").tofile(out)
+                    first = last
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
-    return token
