@@ -113,3 +113,23 @@ def test_an_import_replaces_it(copy: Path, tmp_path: Path, course_files: dict[st
     assert [image_key(h.image_id) for h in after.hits] == wanted[:1000]
     assert len(after.hits) < len(before.hits)
     wh.close()
+
+
+def test_a_disk_that_cannot_take_them_leaves_the_statements(
+    copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    from oie.warehouse import duckdb_adapter
+
+    def full(*_args: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    for name in SPECS:
+        path_of(copy, name).unlink(missing_ok=True)
+    monkeypatch.setattr(duckdb_adapter, "build_indexes", full)
+    wh = DuckDBWarehouse(copy)
+    assert wh.indexes() is None
+    explorer = Explorer(wh)
+    assert len(explorer.image_search("Man", 5).hits) == 5
+    info = explorer.image_info(explorer.image_search("Man", 1).hits[0].image_id)
+    assert info is not None and any(c.description == "Man" for c in info.classes)
+    wh.close()

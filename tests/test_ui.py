@@ -106,3 +106,25 @@ def test_the_404_page_is_html_or_json(client: Client) -> None:
         body = answer.get_json()
         assert body["ok"] is False and body["status"] == 404
         assert "/image_search" in body["functions"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"description": "Picnic basket", "image_limit": 10},
+        {"descriptions": "Cat,Dog", "mode": "all"},
+        {"class1": "Com%", "relation": "at", "class2": "_x"},
+        {"description": "Café crème", "q": "a&b=c"},
+        {"description": "Man's hat (toy)", "after": "1-00ff"},
+        {"x": "plus+sign", "y": "tab\there", "z": "~._-"},
+        {"flag": True, "n": 0, "f": 1.5},
+        {},
+    ],
+)
+def test_links_encode_as_urlencode_does(params: dict) -> None:
+    from urllib.parse import urlencode
+
+    from oie.links import Links
+
+    query = urlencode(params)
+    assert Links().url("image_search", **params) == "/image_search" + (f"?{query}" if query else "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import functools
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,19 @@ def photo_index(folder: Path) -> Mapping[str, str]:
     return out
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.~ -]*")  # what urlencode leaves as it is, but ' ' as '+'
+
+
+def _query(params: Mapping[str, Any]) -> str:
+    """urlencode's answer; for plain names and numbers (a page builds dozens of links)
+    without its per-character quoting."""
+    text = {k: v if isinstance(v, str) else str(v) for k, v in params.items()
+            if isinstance(v, str | int) and not isinstance(v, bool)}  # fmt: skip
+    if len(text) == len(params) and all(_PLAIN.fullmatch(k + v) for k, v in text.items()):
+        return "&".join(f"{k}={v.replace(' ', '+')}" for k, v in text.items())
+    return urlencode(params)
+
+
 @dataclass(frozen=True)
 class Links:
     base_url: str = ""  # "" = the same host
@@ -56,7 +70,7 @@ class Links:
 
     def url(self, name: str, **params: Any) -> str:
         """A link to another function: `/NAME?...`; empty and None values are left out."""
-        query = urlencode({k: v for k, v in params.items() if v is not None and v != ""})
+        query = _query({k: v for k, v in params.items() if v is not None and v != ""})
         path = "/" if name == "index" else f"/{name}"
         return self.base_url + path + (f"?{query}" if query else "")
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from ..logs import log
 from . import Param, QueryTimeout, Row, Schema, WarehouseError
 from .key_index import KEY_INDEX_TABLE, RELATIONS, SPECS, Indexes, KeyIndexError
 from .key_index import build as build_indexes
@@ -186,7 +187,12 @@ class DuckDBWarehouse:
                 return Indexes(self.path, token, names)
         if self.read_only:
             return None
-        token = build_indexes(self.path, cursor.execute)
+        try:
+            token = build_indexes(self.path, cursor.execute)
+        except OSError as exc:  # e.g. a full disk: the statements answer instead
+            log("WARNING", "the key indexes could not be written; pages use statements",
+                path=str(self.path), error=str(exc))  # fmt: skip
+            return None
         cursor.execute(f"CREATE OR REPLACE TABLE {KEY_INDEX_TABLE} AS SELECT $t::BIGINT AS Token",
                        {"t": token})  # fmt: skip
         return Indexes(self.path, token, names)
