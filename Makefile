@@ -13,7 +13,7 @@ XDIST ?= -n 3 --dist loadfile --no-loadscope-reorder
 # The test tiers that need an emulator, a fake service, a browser or bundle venvs.
 TIERS := bigquery or googlesql or pubsub or gcs or vision or deploy or browser or bundles
 
-.PHONY: install demo serve test test-fast test-deps lint format lock bench bench-course bench-classify bench-pipeline bench-bundles bench-bigquery bench-hostile screenshots clean
+.PHONY: install demo serve test test-fast test-deps lint format lock bench bench-peer bench-course bench-classify bench-pipeline bench-bundles bench-bigquery bench-hostile screenshots clean
 
 $(BIN)/oie: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,12 +69,18 @@ format: install
 
 bench: install  ## explorer at course and full scale (writes bench-data/, GBs), then the classifier
 	$(BIN)/python tests/bench/run.py --scale course --scale full
+	bash tests/support/install-datasette.sh
+	$(BIN)/python tests/bench/peer_bench.py --scale full
 	$(BIN)/python tests/bench/classify_bench.py
 	$(BIN)/python tests/bench/pipeline_bench.py
 	$(BIN)/python tests/bench/chain_bench.py
 	$(BIN)/python tests/bench/bundle_bench.py
 	$(BIN)/python tests/bench/bigquery_bench.py
 	$(BIN)/python tests/bench/hostile_bench.py
+
+bench-peer: install  ## against Datasette over SQLite at full scale, same data and pages (writes bench-data/, GBs)
+	bash tests/support/install-datasette.sh
+	$(BIN)/python tests/bench/peer_bench.py --scale full
 
 bench-hostile: install  ## query and upload load with and without hostile requests, bad events and odd files
 	$(BIN)/python tests/bench/hostile_bench.py
