@@ -128,7 +128,7 @@ class DuckDBWarehouse:
         self._local = threading.local()
         self._index: Indexes | None = None
         self._index_lock = threading.Lock()
-        self._index_checked = False  # key_index() looked (None: there is none to read)
+        self._index_checked = False  # indexes() has looked (then None: there are none to read)
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
