@@ -33,7 +33,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import ROOT, generate
 from report import machine, write_section
-from run import MOST_COMMON, Case, data_counts, free_port, percentile, pick_cases, run_ours
+from run import (
+    MOST_COMMON,
+    Case,
+    data_counts,
+    free_port,
+    percentile,
+    pick_cases,
+    run_ours,
+    wait_for,
+)
 from run import server as our_server
 
 DATASETTE = ROOT / ".venv-peer" / "bin" / "datasette"
@@ -178,16 +187,7 @@ def datasette(database: Path, log: Path) -> Iterator[str]:
                                 start_new_session=True)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"datasette exited ({proc.returncode}); see {log}")
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{base}/-/versions.json", timeout=30).ok:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"datasette did not answer in 120 s; see {log}")
-            time.sleep(0.2)
+        wait_for(proc, f"{base}/-/versions.json", log, "datasette", 120)
         yield f"{base}/{database.stem}/"
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -268,6 +268,21 @@ def peak_rss_mb(pid: int) -> float:
     return total_kb / 1024
 
 
+def wait_for(proc: subprocess.Popen[bytes], url: str, log: Path, name: str, seconds: float
+             ) -> None:  # fmt: skip
+    """Until `url` answers 200; RuntimeError if `proc` exits or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited ({proc.returncode}); see {log}")
+        with contextlib.suppress(requests.ConnectionError):
+            if requests.get(url, timeout=30).ok:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not answer in {seconds:.0f} s; see {log}")
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def server(path: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
@@ -280,16 +295,7 @@ def server(path: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited ({proc.returncode}); see {log}")
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{base}/relations?format=json", timeout=30).ok:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not answer in 60 s; see {log}")
-            time.sleep(0.2)
+        wait_for(proc, f"{base}/relations?format=json", log, "the server", 60)
         yield base, proc
     finally:
         with contextlib.suppress(ProcessLookupError):
