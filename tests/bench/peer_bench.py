@@ -56,12 +56,12 @@ ROWS = ("classes", "relations", "image_info", "image_search", "image_search_mult
 BATCH = 200_000  # rows copied from DuckDB to SQLite at a time
 SCHEMA_VERSION = "1"  # bump when the SQLite file's tables or indexes change
 
-# The indexes a capable user would make for these queries, then ANALYZE.
 DDL = """
 CREATE TABLE classes (Label TEXT, Description TEXT);
 CREATE TABLE image_labels (ImageId TEXT, Label TEXT);
 CREATE TABLE relations (ImageId TEXT, Label1 TEXT, Relation TEXT, Label2 TEXT);
 """
+# The indexes a capable user would make for these queries, then ANALYZE.
 INDEXES = """
 CREATE INDEX image_labels_label_image ON image_labels (Label, ImageId);
 CREATE INDEX image_labels_image ON image_labels (ImageId);
@@ -281,11 +281,6 @@ def check(ours: str, theirs: str, peer: Peer, http: requests.Session) -> list[st
     return differ
 
 
-def run_ours_once(base: str, case: Case) -> None:
-    """The case's pages on our server once, timed (run.run_ours for one round)."""
-    run_ours(base, [case], {case.row: 1})
-
-
 # -- reporting ----------------------------------------------------------------------------
 
 
@@ -345,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = peer.case.row
                 if sum(len(p.case.ours) for p in peers if p.case.row == row) >= args.requests:
                     continue
-                run_ours_once(ours, peer.case)
+                run_ours(ours, [peer.case], {row: 1})  # one round of ours, timed
                 if round_ < MIN_ROUNDS or spent[row] < PEER_ROW_BUDGET_MS:
                     before = sum(peer.ms)
                     run_peer(theirs, peer, http)

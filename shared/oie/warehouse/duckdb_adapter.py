@@ -188,7 +188,7 @@ class DuckDBWarehouse:
         if self.read_only:
             return None
         try:
-            token = build_indexes(self.path, cursor.execute)
+            token = build_indexes(self.path, cursor.execute, names)
         except OSError as exc:  # e.g. a full disk: the statements answer instead
             log("WARNING", "the key indexes could not be written; pages use statements",
                 path=str(self.path), error=str(exc))  # fmt: skip

@@ -152,14 +152,13 @@ def path_of(base: Path, name: str) -> Path:
     return base.with_name(f"{base.name}.{name}.keys")
 
 
-def build(base: Path, query: Query) -> int:
+def build(base: Path, query: Query, names: list[str]) -> int:
     """Write every key index file beside `base` (each atomically); returns their token.
 
-    `query(sql, params)` runs a DuckDB statement; numpy is needed here only, in the local
-    home that has it.
+    `query(sql, params)` runs a DuckDB statement; `names` are the relations as RELATIONS
+    lists them. numpy is needed here only, in the local home that has it.
     """
     token = secrets.randbits(63)
-    names = [r[0] for r in query(RELATIONS, []).fetchall()]
     for name, spec in SPECS.items():
         _write(path_of(base, name), spec, token, names, query)
     return token
